@@ -1,0 +1,7 @@
+"""healthkit: health-check endpoints for Starlette and FastAPI (application/health+json)."""
+
+from ._check import Check, Result
+from ._health import Health
+from ._status import Status
+
+__all__ = ["Check", "Health", "Result", "Status"]

@@ -1,0 +1,103 @@
+"""Aggregation and the health+json document. The only module that speaks camelCase."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from ._check import Check
+from ._status import Status
+
+__all__ = ["Document", "Observation"]
+
+_DUMPS_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+
+
+@dataclass(slots=True)
+class Observation:
+    """One check's outcome in one run."""
+
+    check: Check
+    status: Status
+    time: datetime
+    duration: float  # seconds
+    output: str | None = None
+    observed_value: Any = None
+    observed_unit: str | None = None
+    affected_endpoints: tuple[str, ...] = ()
+
+    @property
+    def contribution(self) -> Status:
+        """What this outcome adds to the overall status: a non-critical failure only warns."""
+        if self.status is Status.FAIL and not self.check.critical:
+            return Status.WARN
+        return self.status
+
+
+class Document:
+    """Renders runs into application/health+json bodies; holds the service's static fields."""
+
+    __slots__ = ("_head", "_tail")
+
+    def __init__(
+        self,
+        *,
+        version: str | None,
+        release_id: str | None,
+        service_id: str | None,
+        description: str | None,
+        notes: Sequence[str],
+        links: Mapping[str, str] | None,
+    ) -> None:
+        # Field order follows the draft's example: status, version, releaseId, notes, ... checks, links.
+        head: dict[str, Any] = {}
+        if version is not None:
+            head["version"] = version
+        if release_id is not None:
+            head["releaseId"] = release_id
+        if notes:
+            head["notes"] = list(notes)
+        if service_id is not None:
+            head["serviceId"] = service_id
+        if description is not None:
+            head["description"] = description
+        self._head = head
+        self._tail: dict[str, Any] = {"links": dict(links)} if links else {}
+
+    def render(self, status: Status, observations: Sequence[Observation]) -> bytes:
+        """The document for one run, as bytes."""
+        document: dict[str, Any] = {"status": status.value, **self._head}
+        if observations:
+            document["checks"] = {obs.check.name: [_check_object(obs)] for obs in observations}
+        if self._tail:
+            document.update(self._tail)
+        return orjson.dumps(document, option=_DUMPS_OPTIONS)
+
+
+def _check_object(obs: Observation) -> dict[str, Any]:
+    check = obs.check
+    item: dict[str, Any] = {}
+    if check.component_id is not None:
+        item["componentId"] = check.component_id
+    if check.component_type is not None:
+        item["componentType"] = check.component_type
+    if obs.observed_value is not None:
+        item["observedValue"] = obs.observed_value
+        if obs.observed_unit is not None:
+            item["observedUnit"] = obs.observed_unit
+    item["status"] = obs.status.value
+    if obs.status is not Status.PASS:
+        # The draft: output and affectedEndpoints SHOULD be omitted for pass.
+        if obs.affected_endpoints:
+            item["affectedEndpoints"] = list(obs.affected_endpoints)
+        if obs.output is not None:
+            item["output"] = obs.output
+    item["time"] = obs.time
+    item["durationMs"] = round(obs.duration * 1000, 3)
+    if check.links:
+        item["links"] = check.links
+    return item
