@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+
+from starlette.types import Send
 
 from ._status import Status
 
@@ -19,9 +20,6 @@ _RULE = "the health+json draft requires pass and warn in 200-399 and fail in 400
 # OPTIONS answers with the health status: HAProxy's `option httpchk` sends `OPTIONS /` by default.
 ALLOWED_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ALLOW = b"GET, HEAD, OPTIONS"
-
-Send = Any  # the ASGI send callable
-Scope = dict[str, Any]
 
 
 def validate_status_codes(codes: Mapping[Status, int] | Mapping[str, int]) -> dict[Status, int]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+
+from starlette.types import Message, Receive, Scope, Send
 
 from ._check import Check, validate_links
 from ._endpoint import ALLOWED_METHODS, DEFAULT_STATUS_CODES, Responder, validate_status_codes
@@ -21,16 +22,13 @@ _log = logging.getLogger("healthkit")
 #: Below the kubelet's default probe timeout (1 s), with room for the request around it.
 DEFAULT_DEADLINE = 0.8
 
-Receive = Any
-Send = Any
-
 
 class Health:
     """Runs its checks concurrently on every request and answers with application/health+json.
 
-    A ``Health`` is an ASGI app: mount it with ``Route("/health", health)`` in Starlette (or
-    ``app.add_route("/health", health)`` in FastAPI). Every setting is checked here, when the
-    ``Health`` is built, never at request time.
+    A ``Health`` is an ASGI app: mount it with ``Route("/health", health)`` in Starlette, or
+    ``app.router.routes.append(Route("/health", health))`` in FastAPI. Every setting is checked
+    here, when the ``Health`` is built, never at request time.
     """
 
     def __init__(
@@ -89,7 +87,7 @@ class Health:
         )
         self._responder = Responder(self.status_codes, cache_control=cache_control)
 
-    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind != "http":
             await _not_http(kind, receive, send)
@@ -139,7 +137,7 @@ async def _not_http(kind: str, receive: Receive, send: Send) -> None:
     """Mounted as the whole app: finish the lifespan handshake; refuse websockets."""
     if kind == "lifespan":
         while True:
-            message = await receive()
+            message: Message = await receive()
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":

@@ -1,0 +1,107 @@
+"""healthkit demo: a Starlette app with a /health endpoint.
+
+Run it with ``make demo`` and open http://127.0.0.1:8000/health. Out of the box it answers
+``warn`` (200): the database and the process are fine, but the (non-critical) mail relay on
+port 2525 is not running. ``curl -X POST 'http://127.0.0.1:8000/jobs?count=500'`` fills the job
+queue past its warning level; start something on port 2525 (``python -m http.server 2525``)
+and the relay check passes.
+
+Settings come from the environment, with defaults that need no setup:
+HEALTHKIT_DEMO_DB (an SQLite file), HEALTHKIT_DEMO_MAIL_PORT (2525).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+import time
+from contextlib import closing
+from pathlib import Path
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from healthkit import Check, Health, Result, Status
+
+DB_PATH = Path(os.environ.get("HEALTHKIT_DEMO_DB") or Path(tempfile.gettempdir()) / "healthkit-demo.sqlite3")
+MAIL_PORT = int(os.environ.get("HEALTHKIT_DEMO_MAIL_PORT", "2525"))
+QUEUE_WARN_AT = 100
+STARTED = time.monotonic()
+jobs: list[str] = []
+
+
+def database() -> Result:
+    """A critical dependency: the SQLite file answers a query (a plain function: runs in a thread)."""
+    started = time.perf_counter()
+    with closing(sqlite3.connect(DB_PATH, timeout=0.4)) as connection:
+        connection.execute("SELECT 1").fetchone()
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    return Result(Status.PASS, observed_value=round(elapsed_ms, 3), observed_unit="ms")
+
+
+async def mail_relay() -> None:
+    """A dependency the service can live without: not critical, so a failure only degrades."""
+    stream = await anyio.connect_tcp("127.0.0.1", MAIL_PORT)
+    await stream.aclose()
+
+
+async def queue_depth() -> Result | None:
+    depth = len(jobs)
+    if depth > QUEUE_WARN_AT:
+        return Result(
+            Status.WARN,
+            output=f"{depth} jobs waiting",
+            observed_value=depth,
+            observed_unit="jobs",
+            affected_endpoints=["/jobs"],
+        )
+    return Result(Status.PASS, observed_value=depth, observed_unit="jobs")
+
+
+async def uptime() -> Result:
+    return Result(Status.PASS, observed_value=round(time.monotonic() - STARTED, 1), observed_unit="s")
+
+
+health = Health(
+    [
+        Check("sqlite:responseTime", database, component_type="datastore", timeout=0.5),
+        Check("mail:connections", mail_relay, component_type="component", timeout=0.3, critical=False),
+        Check("jobs:queueDepth", queue_depth, component_type="component"),
+        Check("uptime", uptime, component_type="system"),
+    ],
+    service_id="healthkit-demo",
+    version="1",
+    release_id="0.1.0",
+    description="healthkit demo service",
+)
+
+
+async def home(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("healthkit demo: GET /health, POST /jobs?count=N\n")
+
+
+async def add_jobs(request: Request) -> JSONResponse:
+    raw = request.query_params.get("count", "1")
+    if not raw.isdigit() or not 0 < int(raw) <= 10_000:
+        return JSONResponse({"error": "count must be a whole number from 1 to 10000"}, status_code=400)
+    jobs.extend("job" for _ in range(int(raw)))
+    return JSONResponse({"queued": len(jobs)})
+
+
+async def clear_jobs(request: Request) -> JSONResponse:
+    jobs.clear()
+    return JSONResponse({"queued": 0})
+
+
+app = Starlette(
+    routes=[
+        Route("/", home),
+        Route("/health", health),
+        Route("/jobs", add_jobs, methods=["POST"]),
+        Route("/jobs", clear_jobs, methods=["DELETE"]),
+    ]
+)

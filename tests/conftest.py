@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import httpx2
+import orjson
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from healthkit import Health
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def app_for(health: Health, path: str = "/health") -> Starlette:
+    return Starlette(routes=[Route(path, health)])
+
+
+async def request(
+    app: Any, method: str = "GET", path: str = "/health", headers: Mapping[str, str] | None = None
+) -> httpx2.Response:
+    """One request to an ASGI app (a Health is mounted at /health first)."""
+    if isinstance(app, Health):
+        app = app_for(app)
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        return await client.request(method, path, headers=headers)
+
+
+def document(response: httpx2.Response) -> dict[str, Any]:
+    """The response's health+json body, after checking that it has the draft's shape."""
+    assert response.headers["content-type"] == "application/health+json"
+    body: dict[str, Any] = orjson.loads(response.content)
+    assert_valid_document(body)
+    return body
+
+
+def assert_valid_document(body: dict[str, Any]) -> None:
+    """The draft's rules for a document as healthkit emits it."""
+    assert next(iter(body)) == "status", "status comes first"
+    assert body["status"] in {"pass", "warn", "fail"}
+    for key in ("version", "releaseId", "serviceId", "description"):
+        assert isinstance(body.get(key, ""), str)
+    assert all(isinstance(note, str) for note in body.get("notes", []))
+    links = body.get("links", {})
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in links.items())
+    for name, items in body.get("checks", {}).items():
+        assert name.count(":") <= 1
+        assert isinstance(items, list)
+        assert len(items) == 1, "a single-element array per check"
+        item = items[0]
+        assert item["status"] in {"pass", "warn", "fail"}
+        if item["status"] == "pass":
+            assert "output" not in item
+            assert "affectedEndpoints" not in item
+        else:
+            assert isinstance(item.get("output", ""), str)
+        assert item["time"].endswith("Z")
+        datetime.fromisoformat(item["time"])
+        assert isinstance(item["durationMs"], float | int)
+        assert item["durationMs"] >= 0
+        if "observedUnit" in item:
+            assert "observedValue" in item

@@ -1,0 +1,358 @@
+"""Running checks: concurrency, deadlines, worker threads, exceptions, cancellation."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import anyio
+import pytest
+
+from healthkit import Check, Health, Result, Status
+from tests.conftest import document, request
+
+
+def check_item(body: dict[str, Any], name: str) -> dict[str, Any]:
+    item: dict[str, Any] = body["checks"][name][0]
+    return item
+
+
+async def test_checks_run_concurrently() -> None:
+    # Each check waits until all ten have started: only concurrent execution can finish.
+    started = 0
+    all_started = anyio.Event()
+
+    async def meet() -> None:
+        nonlocal started
+        started += 1
+        if started == 10:
+            all_started.set()
+        await all_started.wait()
+
+    health = Health([Check(f"c{i}", meet) for i in range(10)], deadline=5)
+
+    with anyio.fail_after(4):
+        response = await request(health)
+
+    assert 200 == response.status_code
+    assert {"pass"} == {item[0]["status"] for item in document(response)["checks"].values()}
+
+
+async def test_ten_checks_of_100ms_answer_in_about_100ms() -> None:
+    async def wait_100ms() -> None:
+        await anyio.sleep(0.1)
+
+    health = Health([Check(f"c{i}", wait_100ms) for i in range(10)])
+
+    started = time.perf_counter()
+    response = await request(health)
+    elapsed = time.perf_counter() - started
+
+    assert 200 == response.status_code
+    assert 0.1 <= elapsed < 0.5, f"sequential would take 1s; took {elapsed:.3f}s"
+
+
+async def test_hung_check_fails_at_its_timeout_without_delaying_the_answer() -> None:
+    async def hangs() -> None:
+        await anyio.sleep_forever()
+
+    async def quick() -> None:
+        return None
+
+    health = Health([Check("hung", hangs, timeout=0.2), Check("quick", quick)], deadline=0.8)
+
+    started = time.perf_counter()
+    response = await request(health)
+    elapsed = time.perf_counter() - started
+
+    body = document(response)
+    assert 503 == response.status_code
+    assert "fail" == check_item(body, "hung")["status"]
+    assert "timed out after 0.2s" == check_item(body, "hung")["output"]
+    assert 200.0 == check_item(body, "hung")["durationMs"]
+    assert "pass" == check_item(body, "quick")["status"]
+    assert 0.2 <= elapsed < 0.6
+
+
+async def test_the_deadline_cuts_checks_with_longer_timeouts(caplog: pytest.LogCaptureFixture) -> None:
+    async def hangs() -> None:
+        await anyio.sleep_forever()
+
+    with caplog.at_level(logging.WARNING, logger="healthkit"):
+        health = Health([Check("slow", hangs, timeout=5)], deadline=0.3)
+
+    started = time.perf_counter()
+    response = await request(health)
+    elapsed = time.perf_counter() - started
+
+    assert "timed out after 0.3s (the probe's deadline)" == check_item(document(response), "slow")["output"]
+    assert 0.3 <= elapsed < 0.7
+    assert "longer than the deadline" in caplog.text
+    assert "'slow'" in caplog.text
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_check_that_swallows_cancellation_cannot_hold_the_answer_on_asyncio() -> None:
+    import asyncio
+
+    release = anyio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                continue  # a broken check: ignores its cancellation
+
+    health = Health([Check("stubborn", stubborn)], deadline=0.3)
+
+    started = time.perf_counter()
+    response = await request(health)
+    elapsed = time.perf_counter() - started
+    release.set()
+
+    assert 503 == response.status_code
+    assert (
+        "timed out after 0.3s (the probe's deadline)" == check_item(document(response), "stubborn")["output"]
+    )
+    assert elapsed < 0.7
+
+
+async def test_each_check_has_its_own_timeout() -> None:
+    async def wait(seconds: float) -> None:
+        await anyio.sleep(seconds)
+
+    async def short() -> None:
+        await wait(10)
+
+    async def long() -> None:
+        await wait(0.3)
+
+    health = Health([Check("short", short, timeout=0.1), Check("long", long, timeout=0.6)])
+
+    body = document(await request(health))
+
+    assert "timed out after 0.1s" == check_item(body, "short")["output"]
+    assert "pass" == check_item(body, "long")["status"]
+
+
+async def test_an_exception_is_a_fail_naming_only_its_type(caplog: pytest.LogCaptureFixture) -> None:
+    async def connect() -> None:
+        msg = "could not connect to postgresql://billing:s3cr3t-pw@db.internal:5432/billing"
+        raise ConnectionRefusedError(msg)
+
+    health = Health([Check("postgres", connect)])
+
+    with caplog.at_level(logging.ERROR, logger="healthkit"):
+        response = await request(health)
+
+    assert 503 == response.status_code
+    assert "ConnectionRefusedError" == check_item(document(response), "postgres")["output"]
+    assert b"s3cr3t-pw" not in response.content
+    assert b"db.internal" not in response.content
+    assert b"Traceback" not in response.content
+    # The whole exception goes to the server's log for the operator.
+    assert "s3cr3t-pw" in caplog.text
+    assert "Traceback" in caplog.text
+
+
+async def test_a_sync_check_exception_is_a_fail_too() -> None:
+    def broken() -> None:
+        raise KeyError("password=hunter2")
+
+    response = await request(Health([Check("cache", broken)]))
+
+    assert "KeyError" == check_item(document(response), "cache")["output"]
+    assert b"hunter2" not in response.content
+
+
+@pytest.mark.parametrize(
+    ("value", "output"),
+    [
+        (True, "returned bool, expected a Result or None"),
+        ("ok", "returned str, expected a Result or None"),
+        (Status.PASS, "returned Status, expected a Result or None"),
+        ({"status": "pass"}, "returned dict, expected a Result or None"),
+    ],
+)
+async def test_a_check_returning_something_else_fails_saying_what_it_returned(
+    value: object, output: str
+) -> None:
+    async def odd() -> object:
+        return value
+
+    response = await request(Health([Check("odd", odd)]))  # type: ignore[arg-type]
+
+    assert 503 == response.status_code
+    assert output == check_item(document(response), "odd")["output"]
+
+
+async def test_a_plain_function_returning_a_coroutine_fails_with_advice() -> None:
+    async def ping() -> None:
+        return None
+
+    response = await request(Health([Check("ping", lambda: ping())]))
+
+    assert (
+        "returned coroutine from a plain function; declare the check with 'async def'"
+        == check_item(document(response), "ping")["output"]
+    )
+
+
+async def test_an_observed_value_that_is_not_json_fails_instead_of_breaking_the_response() -> None:
+    async def odd() -> Result:
+        return Result(Status.PASS, observed_value=object())
+
+    response = await request(Health([Check("odd", odd)]))
+
+    assert 503 == response.status_code
+    assert (
+        "observed_value of type object is not JSON-serializable"
+        == check_item(document(response), "odd")["output"]
+    )
+
+
+async def test_a_sync_check_runs_in_a_thread_and_does_not_stall_other_requests() -> None:
+    gate = threading.Event()
+    loop_thread = threading.get_ident()
+    ran_in: list[int] = []
+
+    def blocking() -> None:
+        ran_in.append(threading.get_ident())
+        gate.wait(5)
+
+    async def quick() -> None:
+        return None
+
+    slow_health = Health([Check("blocking", blocking, timeout=5)], deadline=5)
+    quick_health = Health([Check("quick", quick)])
+    responses: dict[str, int] = {}
+
+    async def call(name: str, health: Health) -> None:
+        responses[name] = (await request(health)).status_code
+
+    with anyio.fail_after(4):
+        async with anyio.create_task_group() as group:
+            group.start_soon(call, "slow", slow_health)
+            while not ran_in:  # the sync check is now blocked in its thread
+                await anyio.sleep(0.005)
+            await call("quick", quick_health)  # answered while the sync check still blocks
+            assert "slow" not in responses
+            gate.set()
+
+    assert {"slow": 200, "quick": 200} == responses
+    assert [loop_thread] != ran_in
+
+
+async def test_a_hung_sync_check_is_not_started_again_while_its_thread_runs() -> None:
+    gate = threading.Event()
+    calls = 0
+
+    def hangs() -> None:
+        nonlocal calls
+        calls += 1
+        gate.wait(10)
+
+    health = Health([Check("legacy", hangs, timeout=0.1)])
+
+    first = check_item(document(await request(health)), "legacy")
+    second = check_item(document(await request(health)), "legacy")
+
+    assert "timed out after 0.1s" == first["output"]
+    assert second["output"].startswith("timed out after 0.1s; still running from an earlier call started ")
+    assert 1 == calls
+
+    gate.set()  # the thread ends: a probe waiting on it gets its result ...
+    with anyio.fail_after(4):
+        while (await request(health)).status_code != 200:
+            await anyio.sleep(0.01)
+    assert 1 == calls
+    third = await request(health)  # ... and the next probe runs the check afresh
+
+    assert 200 == third.status_code
+    assert 2 == calls
+
+
+async def test_concurrent_probes_share_one_call_of_a_running_sync_check() -> None:
+    gate = threading.Event()
+    calls = 0
+
+    def slow() -> None:
+        nonlocal calls
+        calls += 1
+        gate.wait(5)
+
+    health = Health([Check("slow", slow, timeout=4)], deadline=4)
+    codes: list[int] = []
+
+    async def probe() -> None:
+        codes.append((await request(health)).status_code)
+
+    with anyio.fail_after(4):
+        async with anyio.create_task_group() as group:
+            for _ in range(3):
+                group.start_soon(probe)
+            while calls == 0:
+                await anyio.sleep(0.005)
+            await anyio.sleep(0.05)  # the other probes arrive while the call runs
+            gate.set()
+
+    assert [200, 200, 200] == codes
+    assert 1 == calls
+
+
+async def test_worker_threads_are_bounded_by_max_threads() -> None:
+    gate = threading.Event()
+    lock = threading.Lock()
+    running = 0
+    most = 0
+
+    def blocking() -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        gate.wait(5)
+        with lock:
+            running -= 1
+
+    health = Health([Check(f"t{i}", blocking, timeout=4) for i in range(5)], deadline=4, max_threads=2)
+    codes: list[int] = []
+
+    async def probe() -> None:
+        codes.append((await request(health)).status_code)
+
+    with anyio.fail_after(4):
+        async with anyio.create_task_group() as group:
+            group.start_soon(probe)
+            while running < 2:
+                await anyio.sleep(0.005)
+            await anyio.sleep(0.1)  # a limiter that let a third thread in would have by now
+            assert 2 == most
+            gate.set()
+
+    assert [200] == codes
+
+
+async def test_cancelling_the_request_cancels_its_checks() -> None:
+    cancelled = anyio.Event()
+    entered = anyio.Event()
+
+    async def waits() -> None:
+        entered.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cancelled.set()
+
+    health = Health([Check("a", waits), Check("b", waits)], deadline=5)
+
+    with anyio.move_on_after(0.1) as scope:
+        await request(health)
+
+    assert scope.cancelled_caught
+    with anyio.fail_after(1):
+        await cancelled.wait()
+    assert entered.is_set()
