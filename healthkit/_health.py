@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 
 from starlette.types import Message, Receive, Scope, Send
 
@@ -48,7 +49,7 @@ class Health:
     ) -> None:
         self.checks = _validate_checks(checks)
         self.deadline = _validate_deadline(deadline)
-        self.status_codes = validate_status_codes(status_codes)
+        self.status_codes: Mapping[Status, int] = MappingProxyType(validate_status_codes(status_codes))
         for what, value in (
             ("service_id", service_id),
             ("version", version),

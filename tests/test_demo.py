@@ -1,0 +1,130 @@
+"""The demo app in examples/: in process, and served by a real uvicorn on loopback."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import anyio
+import httpx2
+import pytest
+
+from tests.conftest import document, request
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def demo_env(tmp_path: Path) -> dict[str, str]:
+    return {"HEALTHKIT_DEMO_DB": str(tmp_path / "demo.sqlite3"), "HEALTHKIT_DEMO_MAIL_PORT": str(free_port())}
+
+
+@pytest.fixture
+def demo(demo_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    for key, value in demo_env.items():
+        monkeypatch.setenv(key, value)
+    spec = importlib.util.spec_from_file_location("healthkit_demo_under_test", EXAMPLES / "demo.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_demo_degrades_to_warn_when_its_optional_mail_relay_is_down(demo: ModuleType) -> None:
+    response = await request(demo.app)
+    body = document(response)
+
+    assert 200 == response.status_code
+    assert "warn" == body["status"]
+    assert "pass" == body["checks"]["sqlite:responseTime"][0]["status"]
+    assert "ms" == body["checks"]["sqlite:responseTime"][0]["observedUnit"]
+    assert "fail" == body["checks"]["mail:connections"][0]["status"]
+    assert "OSError" == body["checks"]["mail:connections"][0]["output"]
+    assert "pass" == body["checks"]["uptime"][0]["status"]
+
+
+async def test_demo_passes_when_the_mail_relay_listens(demo: ModuleType) -> None:
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=demo.MAIL_PORT):
+        response = await request(demo.app)
+
+    assert "pass" == document(response)["status"]
+
+
+async def test_demo_queue_warns_past_its_level(demo: ModuleType) -> None:
+    queued = await request(demo.app, "POST", "/jobs?count=500")
+    refused = await request(demo.app, "POST", "/jobs?count=lots")
+    body = document(await request(demo.app))
+
+    assert 200 == queued.status_code
+    assert 400 == refused.status_code
+    assert "count must be a whole number" in refused.text
+    assert "warn" == body["checks"]["jobs:queueDepth"][0]["status"]
+    assert "500 jobs waiting" == body["checks"]["jobs:queueDepth"][0]["output"]
+
+
+async def test_demo_fails_when_its_database_is_unusable(
+    demo: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(demo, "DB_PATH", tmp_path / "missing-dir" / "demo.sqlite3")
+
+    response = await request(demo.app)
+    body = document(response)
+
+    assert 503 == response.status_code
+    assert "OperationalError" == body["checks"]["sqlite:responseTime"][0]["output"]
+    assert "missing-dir" not in response.text
+
+
+@pytest.fixture
+def served_demo(demo_env: dict[str, str]) -> Iterator[str]:
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "demo:app", "--app-dir", str(EXAMPLES)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    server = subprocess.Popen(command, env={**os.environ, **demo_env})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"uvicorn did not start serving the demo on {url}")
+                time.sleep(0.05)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+async def test_demo_under_uvicorn_answers_get_head_options_and_refuses_post(served_demo: str) -> None:
+    async with httpx2.AsyncClient(base_url=served_demo, timeout=5) as client:
+        get = await client.get("/health", headers={"accept": "*/*", "user-agent": "kube-probe/1.31"})
+        head = await client.head("/health")
+        options = await client.options("/health")
+        post = await client.post("/health")
+
+    assert 200 == get.status_code
+    assert "warn" == document(get)["status"]
+    assert 200 == head.status_code
+    assert b"" == head.content
+    assert "application/health+json" == head.headers["content-type"]
+    assert 200 == options.status_code
+    assert "GET, HEAD, OPTIONS" == options.headers["allow"]
+    assert 405 == post.status_code
