@@ -10,7 +10,7 @@ from typing import Any
 
 from ._status import Status
 
-__all__ = ["DEFAULT_TIMEOUT", "Check", "CheckFunction", "Result"]
+__all__ = ["DEFAULT_TIMEOUT", "Check", "CheckFunction", "Result", "require_seconds", "validate_links"]
 
 #: Seconds a check may run when its registration does not say otherwise.
 DEFAULT_TIMEOUT = 0.5
@@ -51,6 +51,20 @@ class Check:
     ``fn`` is an ``async def`` or a plain function taking no arguments; plain functions run in a
     worker thread. ``timeout`` is in seconds. A check that is not ``critical`` degrades the
     overall status to warn when it fails, instead of failing it.
+
+    Protecting the dependency (all in seconds):
+
+    - ``cache_ttl``: reuse a result (failures too) this long; ``None`` takes the ``Health``'s.
+    - ``stale_while_revalidate``: past ``cache_ttl``, serve the old result this much longer while
+      one refresh runs in the background.
+    - ``refresh_every``: run the check in the background (in the app's lifespan) at this interval,
+      plus a random ``refresh_jitter`` (default a tenth of the interval), first after
+      ``initial_delay``; probes answer from the latest result and never wait for it. A result
+      older than ``max_age`` (default two intervals plus the jitter and the timeout) is a fail.
+
+    Flap damping: a check reports fail only after ``failure_threshold`` failures in a row that
+    have lasted at least ``max_time_in_error`` (until then it reports warn), and after failing it
+    reports pass again only after ``success_threshold`` successes in a row.
     """
 
     name: str
@@ -60,6 +74,15 @@ class Check:
     timeout: float = DEFAULT_TIMEOUT
     critical: bool = True
     links: Mapping[str, str] | None = None
+    cache_ttl: float | None = None
+    stale_while_revalidate: float = 0.0
+    refresh_every: float | None = None
+    refresh_jitter: float | None = None
+    initial_delay: float = 0.0
+    max_age: float | None = None
+    failure_threshold: int = 1
+    success_threshold: int = 1
+    max_time_in_error: float = 0.0
     is_async: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -67,15 +90,35 @@ class Check:
         if not callable(self.fn):
             msg = f"Check {self.name!r}: fn must be a callable taking no arguments, got {self.fn!r}"
             raise TypeError(msg)
-        timeout = self.timeout
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-            msg = f"Check {self.name!r}: timeout must be a number of seconds, got {timeout!r}"
-            raise TypeError(msg)
-        if not (timeout > 0 and math.isfinite(timeout)):
-            msg = (
-                f"Check {self.name!r}: timeout must be a positive, finite number of seconds, got {timeout!r}"
-            )
-            raise ValueError(msg)
+        what = f"Check {self.name!r}:"
+        require_seconds(what, "timeout", self.timeout)
+        for setting in ("cache_ttl", "refresh_every", "refresh_jitter", "max_age"):
+            value = getattr(self, setting)
+            if value is not None:
+                require_seconds(what, setting, value, allow_zero=setting in ("cache_ttl", "refresh_jitter"))
+        for setting in ("stale_while_revalidate", "initial_delay", "max_time_in_error"):
+            require_seconds(what, setting, getattr(self, setting), allow_zero=True)
+        for setting in ("failure_threshold", "success_threshold"):
+            value = getattr(self, setting)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                msg = f"{what} {setting} must be a whole number of at least 1, got {value!r}"
+                raise ValueError(msg)
+        if self.refresh_every is None:
+            for setting in ("refresh_jitter", "max_age"):
+                if getattr(self, setting) is not None:
+                    msg = f"{what} {setting} applies to background checks only; set refresh_every too"
+                    raise ValueError(msg)
+            if self.initial_delay:
+                msg = f"{what} initial_delay applies to background checks only; set refresh_every too"
+                raise ValueError(msg)
+        else:
+            for setting in ("cache_ttl", "stale_while_revalidate"):
+                if getattr(self, setting):
+                    msg = (
+                        f"{what} {setting} does not apply to a check with refresh_every: probes are always "
+                        "answered from its latest background result (bound its age with max_age)"
+                    )
+                    raise ValueError(msg)
         if not isinstance(self.critical, bool):
             msg = f"Check {self.name!r}: critical must be True or False, got {self.critical!r}"
             raise TypeError(msg)
@@ -111,6 +154,17 @@ def _validate_name(name: object) -> None:
             f"Check name {name!r} must be 'component' or 'component:measurement': "
             "non-empty parts, at most one ':', no surrounding spaces or control characters"
         )
+        raise ValueError(msg)
+
+
+def require_seconds(what: str, setting: str, value: object, *, allow_zero: bool = False) -> None:
+    """Raise unless ``value`` is a positive (or, ``allow_zero``, non-negative) finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        msg = f"{what} {setting} must be a number of seconds, got {value!r}"
+        raise TypeError(msg)
+    if not (math.isfinite(value) and (value >= 0 if allow_zero else value > 0)):
+        kind = "non-negative" if allow_zero else "positive"
+        msg = f"{what} {setting} must be a {kind}, finite number of seconds, got {value!r}"
         raise ValueError(msg)
 
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from types import MappingProxyType
 
 from starlette.types import Message, Receive, Scope, Send
 
-from ._check import Check, validate_links
+from ._check import Check, require_seconds, validate_links
 from ._endpoint import ALLOWED_METHODS, DEFAULT_STATUS_CODES, Responder, validate_status_codes
+from ._engine import Engine
+from ._events import Events, Listener
 from ._report import Document
 from ._runner import Runner
-from ._status import Status, worst
+from ._status import Status
 
 __all__ = ["DEFAULT_DEADLINE", "Health"]
 
@@ -46,9 +48,13 @@ class Health:
         links: Mapping[str, str] | None = None,
         cache_control: str | None = "no-store",
         max_threads: int = 8,
+        cache_ttl: float = 0.0,
     ) -> None:
         self.checks = _validate_checks(checks)
-        self.deadline = _validate_deadline(deadline)
+        require_seconds("Health", "deadline", deadline)
+        require_seconds("Health", "cache_ttl", cache_ttl, allow_zero=True)
+        self.deadline = float(deadline)
+        self.cache_ttl = float(cache_ttl)
         self.status_codes: Mapping[Status, int] = MappingProxyType(validate_status_codes(status_codes))
         for what, value in (
             ("service_id", service_id),
@@ -69,6 +75,13 @@ class Health:
             msg = f"Health max_threads must be a whole number of at least 1, got {max_threads!r}"
             raise ValueError(msg)
         for check in self.checks:
+            ttl = self.cache_ttl if check.cache_ttl is None else check.cache_ttl
+            if check.stale_while_revalidate and not ttl:
+                msg = (
+                    f"Check {check.name!r}: stale_while_revalidate needs a cache: give the check or "
+                    "the Health a cache_ttl above 0"
+                )
+                raise ValueError(msg)
             if check.timeout > self.deadline:
                 _log.warning(
                     "Check %r has timeout %ss, longer than the deadline %ss: it will be cut at %ss",
@@ -77,7 +90,13 @@ class Health:
                     self.deadline,
                     self.deadline,
                 )
-        self._runner = Runner(self.checks, deadline=self.deadline, max_threads=max_threads)
+        self._events = Events()
+        self._engine = Engine(
+            self.checks, cache_ttl=self.cache_ttl, max_threads=max_threads, events=self._events
+        )
+        self._runner = Runner(
+            self._engine, list(self._engine.slots.values()), deadline=self.deadline, events=self._events
+        )
         self._document = Document(
             version=version,
             release_id=release_id,
@@ -91,16 +110,45 @@ class Health:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind != "http":
-            await _not_http(kind, receive, send)
+            await self._not_http(kind, receive, send)
             return
         method = scope["method"]
         if method not in ALLOWED_METHODS:
             await self._responder.method_not_allowed(send)
             return
-        observations = await self._runner.run()
-        status = worst(obs.contribution for obs in observations)
+        status, observations = await self._runner.run()
         body = self._document.render(status, observations)
         await self._responder.health(method, status, body, send)
+
+    def on_change(self, listener: Listener) -> Listener:
+        """Call ``listener(change)`` whenever a check's reported status or the overall status
+        changes. Listeners run on the event loop and must not block; exceptions are logged.
+        Returns the listener, so this works as a decorator."""
+        self._events.subscribe(listener)
+        return listener
+
+    def running(self) -> AbstractAsyncContextManager[None]:
+        """The background part of this Health: refreshes checks with ``refresh_every`` and owns
+        calls that outlive a probe. Enter it in the app's lifespan; leaving it stops everything."""
+        return self._engine.running()
+
+    def lifespan(self, app: object) -> AbstractAsyncContextManager[None]:
+        """A Starlette lifespan: ``Starlette(routes=..., lifespan=health.lifespan)``."""
+        return self._engine.running()
+
+    async def _not_http(self, kind: str, receive: Receive, send: Send) -> None:
+        """Mounted as the whole app: run the lifespan; refuse websockets."""
+        if kind == "lifespan":
+            message: Message = await receive()
+            if message["type"] != "lifespan.startup":
+                return
+            async with self.running():
+                await send({"type": "lifespan.startup.complete"})
+                while message["type"] != "lifespan.shutdown":
+                    message = await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+        elif kind == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
 
     def __repr__(self) -> str:
         names = ", ".join(check.name for check in self.checks)
@@ -122,27 +170,3 @@ def _validate_checks(checks: Iterable[Check]) -> tuple[Check, ...]:
             raise ValueError(msg)
         seen.add(check.name)
     return result
-
-
-def _validate_deadline(deadline: float) -> float:
-    if isinstance(deadline, bool) or not isinstance(deadline, int | float):
-        msg = f"Health deadline must be a number of seconds, got {deadline!r}"
-        raise TypeError(msg)
-    if not (deadline > 0 and math.isfinite(deadline)):
-        msg = f"Health deadline must be a positive, finite number of seconds, got {deadline!r}"
-        raise ValueError(msg)
-    return float(deadline)
-
-
-async def _not_http(kind: str, receive: Receive, send: Send) -> None:
-    """Mounted as the whole app: finish the lifespan handshake; refuse websockets."""
-    if kind == "lifespan":
-        while True:
-            message: Message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    elif kind == "websocket":
-        await send({"type": "websocket.close", "code": 1008})

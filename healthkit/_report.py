@@ -19,16 +19,33 @@ _DUMPS_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 @dataclass(slots=True)
 class Observation:
-    """One check's outcome in one run."""
+    """One check's outcome: what one call of it gave, as reported (after flap damping)."""
 
     check: Check
     status: Status
-    time: datetime
+    time: datetime  # when the call started (wall clock)
     duration: float  # seconds
     output: str | None = None
     observed_value: Any = None
     observed_unit: str | None = None
     affected_endpoints: tuple[str, ...] = ()
+    error: Exception | None = None  # for the server's log only; never rendered
+    age: float | None = None  # seconds since the call ended, when served from cache
+
+    def served(self, age: float) -> Observation:
+        """This outcome as served again, ``age`` seconds after its call ended."""
+        return Observation(
+            self.check,
+            self.status,
+            self.time,
+            self.duration,
+            self.output,
+            self.observed_value,
+            self.observed_unit,
+            self.affected_endpoints,
+            self.error,
+            age,
+        )
 
     @property
     def contribution(self) -> Status:
@@ -98,6 +115,8 @@ def _check_object(obs: Observation) -> dict[str, Any]:
             item["output"] = obs.output
     item["time"] = obs.time
     item["durationMs"] = round(obs.duration * 1000, 3)
+    if obs.age is not None:
+        item["ageMs"] = round(obs.age * 1000, 3)
     if check.links:
         item["links"] = check.links
     return item

@@ -1,0 +1,130 @@
+"""Per-check state shared by every request: the latest outcome, the call in flight, streaks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from ._call import ThreadRun, seconds
+from ._check import Check
+from ._damping import Damper
+from ._events import Events, StatusChange
+from ._report import Observation
+from ._status import Status
+
+__all__ = ["Flight", "Slot"]
+
+_log = logging.getLogger("healthkit")
+
+#: A call that takes this share of its timeout or more is logged as slow (once, until it is fast).
+SLOW_SHARE = 0.8
+
+
+class Flight:
+    """One call of a check in progress; every probe that wants the check meanwhile waits on it."""
+
+    __slots__ = ("_waiters", "cancel", "expired", "outcome", "settled", "started", "wall")
+
+    def __init__(self, started: float, wall: datetime) -> None:
+        self.started = started  # loop clock
+        self.wall = wall
+        self.outcome: Observation | None = None  # None once settled: the call was abandoned
+        self.settled = False
+        self.expired = False  # its timeout passed (asyncio: it may ignore the cancellation)
+        self.cancel: Callable[[], object] | None = None
+        self._waiters: list[Callable[[], None]] = []
+
+    def subscribe(self, waiter: Callable[[], None]) -> None:
+        self._waiters.append(waiter)
+
+    def unsubscribe(self, waiter: Callable[[], None]) -> None:
+        if waiter in self._waiters:
+            self._waiters.remove(waiter)
+
+    def settle(self, outcome: Observation | None) -> None:
+        self.settled = True
+        self.outcome = outcome
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter()
+
+
+class Slot:
+    """A registered check as a Health runs it."""
+
+    __slots__ = (
+        "background",
+        "check",
+        "damper",
+        "events",
+        "flight",
+        "jitter",
+        "latest",
+        "latest_at",
+        "max_age",
+        "reported",
+        "reported_since",
+        "slow",
+        "stale",
+        "thread_run",
+        "ttl",
+    )
+
+    def __init__(self, check: Check, *, ttl: float, events: Events) -> None:
+        self.check = check
+        self.ttl = ttl
+        self.stale = check.stale_while_revalidate
+        self.background = check.refresh_every is not None
+        interval = check.refresh_every or 0.0
+        self.jitter = check.refresh_jitter if check.refresh_jitter is not None else interval / 10
+        self.max_age = (
+            check.max_age if check.max_age is not None else 2 * interval + self.jitter + check.timeout
+        )
+        damped = check.failure_threshold > 1 or check.success_threshold > 1 or check.max_time_in_error > 0
+        self.damper = Damper(check) if damped else None
+        self.events = events
+        self.latest: Observation | None = None
+        self.latest_at = 0.0  # loop clock
+        self.flight: Flight | None = None
+        self.thread_run: ThreadRun | None = None
+        self.reported: Status | None = None
+        self.reported_since = 0.0
+        self.slow = False
+
+    def complete(self, flight: Flight, raw: Observation, now: float) -> None:
+        """A call ended at ``now`` with ``raw``: damp it, keep it, tell whoever waits."""
+        if self.flight is flight:
+            self.flight = None
+        reported = self.damper.apply(raw, now) if self.damper is not None else raw
+        self.latest = reported
+        self.latest_at = now
+        self._note(reported, now)
+        flight.settle(reported)
+
+    def abandon(self, flight: Flight) -> None:
+        """The call was cancelled from outside before it ended: nothing to keep."""
+        if self.flight is flight:
+            self.flight = None
+        flight.settle(None)
+
+    def _note(self, reported: Observation, now: float) -> None:
+        check = self.check
+        status = reported.status
+        if status is not self.reported:
+            lasted = None if self.reported is None else now - self.reported_since
+            change = StatusChange(check.name, self.reported, status, lasted, reported.output)
+            self.reported = status
+            self.reported_since = now
+            self.events.emit(change, reported.error)
+        elif reported.error is not None:
+            _log.debug("Check %r failed again", check.name, exc_info=reported.error)
+        slow = SLOW_SHARE * check.timeout <= reported.duration < check.timeout
+        if slow and not self.slow:
+            _log.warning(
+                "Check %r is slow: it took %s of its %s timeout",
+                check.name,
+                seconds(reported.duration),
+                seconds(check.timeout),
+            )
+        self.slow = slow
