@@ -144,7 +144,9 @@ class Engine:
             self._started_at = anyio.current_time()
             for slot in self.slots.values():
                 if slot.background:
-                    group.start_soon(self._refresh, slot)
+                    # Without an initial delay the first call starts now: early probes wait on it.
+                    first = None if slot.check.initial_delay else self.start_detached(slot)
+                    group.start_soon(self._refresh, slot, first)
             try:
                 yield
             finally:
@@ -154,16 +156,19 @@ class Engine:
                     if slot.flight is not None and slot.flight.cancel is not None:
                         slot.flight.cancel()
 
-    async def _refresh(self, slot: Slot) -> None:
+    async def _refresh(self, slot: Slot, flight: Flight | None) -> None:
         check = slot.check
         assert check.refresh_every is not None
-        await anyio.sleep(check.initial_delay)
+        if flight is None:
+            await anyio.sleep(check.initial_delay)
         while True:
-            flight = slot.flight or self.start_detached(slot)
+            if flight is None:
+                flight = slot.flight or self.start_detached(slot)
             if not flight.settled:
                 done = anyio.Event()
                 flight.subscribe(done.set)
                 await done.wait()
+            flight = None
             await anyio.sleep(check.refresh_every + random.uniform(0, slot.jitter))  # noqa: S311
 
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, MutableMapping
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
+import anyio
 import httpx2
 import orjson
 import pytest
@@ -67,3 +69,41 @@ def assert_valid_document(body: dict[str, Any]) -> None:
         assert item["durationMs"] >= 0
         if "observedUnit" in item:
             assert "observedValue" in item
+
+
+async def probe(app: Any, method: str = "GET", path: str = "/health") -> tuple[int, dict[str, Any]]:
+    """One request straight into an ASGI app, without an HTTP client: (status code, document)."""
+    scope = {"type": "http", "method": method, "path": path, "headers": [], "query_string": b""}
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    body: dict[str, Any] = orjson.loads(sent[1]["body"]) if sent[1]["body"] else {}
+    if body:
+        assert_valid_document(body)
+    return sent[0]["status"], body
+
+
+@asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[None]:
+    """Run an ASGI app's lifespan (startup before the block, shutdown after), as a server would."""
+    to_app, app_inbox = anyio.create_memory_object_stream[dict[str, Any]](4)
+    app_outbox, from_app = anyio.create_memory_object_stream[MutableMapping[str, Any]](4)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        await app_outbox.send(message)
+
+    async with to_app, app_inbox, app_outbox, from_app, anyio.create_task_group() as group:
+        group.start_soon(app, {"type": "lifespan", "asgi": {"version": "3.0"}}, app_inbox.receive, send)
+        await to_app.send({"type": "lifespan.startup"})
+        assert "lifespan.startup.complete" == (await from_app.receive())["type"]
+        try:
+            yield
+        finally:
+            await to_app.send({"type": "lifespan.shutdown"})
+            assert "lifespan.shutdown.complete" == (await from_app.receive())["type"]
