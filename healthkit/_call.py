@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -25,27 +26,38 @@ if TYPE_CHECKING:
 __all__ = ["ThreadRun", "call", "seconds", "timed_out"]
 
 _log = logging.getLogger("healthkit")
-_PLAIN_JSON = (int, float, str, bool)
 
 
 class ThreadRun:
-    """A sync check's call in a worker thread; outlives the call that started it if it hangs."""
+    """A sync check's call in a worker thread; outlives the call that started it if it hangs.
 
-    __slots__ = ("abandoned", "done", "error", "finished", "started", "value")
+    ``lock`` orders the hand-over between the event loop and the thread: a run abandoned before
+    its thread started never starts; a run abandoned while running reports back when it ends.
+    """
 
-    def __init__(self, started: float) -> None:
+    __slots__ = ("abandoned", "done", "entered", "error", "finished", "lock", "started", "token", "value")
+
+    def __init__(self, started: float, token: anyio.lowlevel.EventLoopToken) -> None:
         self.started = started
+        self.token = token  # the event loop that waits on `done`
         self.done = anyio.Event()
+        self.lock = threading.Lock()
         self.value: object = None
-        self.error: Exception | None = None
+        self.error: BaseException | None = None
+        self.entered = False
         self.finished = False
         self.abandoned = False
+
+
+def _passes_through(exc: BaseException) -> bool:
+    """Exceptions a check must not turn into a fail: cancellation, Ctrl-C, closing a coroutine."""
+    return isinstance(exc, KeyboardInterrupt | GeneratorExit | anyio.get_cancelled_exc_class())
 
 
 async def call(
     slot: Slot, wall: datetime, clock: Callable[[], float], limiter: anyio.CapacityLimiter
 ) -> Observation:
-    """Call the slot's check once; never raises Exception (cancellation propagates)."""
+    """Call the slot's check once; raises only cancellation (and Ctrl-C), never a check's error."""
     check = slot.check
     started = clock()
     try:
@@ -56,47 +68,71 @@ async def call(
             if run.error is not None:
                 return _failed(check, run.error, wall, clock() - started)
             value = run.value
-    except Exception as exc:
+    except BaseException as exc:  # a check's SystemExit or odd BaseException is its failure
+        if _passes_through(exc):
+            raise
         return _failed(check, exc, wall, clock() - started)
     return _observe(check, value, wall, clock() - started)
 
 
 async def _call_in_thread(slot: Slot, now: float, limiter: anyio.CapacityLimiter) -> ThreadRun:
-    run = slot.thread_run
-    if run is None:
-        # Nobody is running this check in a thread: start it.
-        run = slot.thread_run = ThreadRun(now)
-        token = anyio.lowlevel.current_token()
-        try:
-            await anyio.to_thread.run_sync(
-                _thread_body, slot, run, token, limiter=limiter, abandon_on_cancel=True
-            )
-        except BaseException:
-            # Timed out or cancelled: the thread goes on and reports back when it ends. If it
-            # ended just now, before seeing `abandoned`, finish here (both may; it is idempotent).
-            run.abandoned = True
+    token = anyio.lowlevel.current_token()
+    while True:
+        run = slot.thread_run
+        if run is None:
+            return await _start_thread(slot, now, token, limiter)
+        if run.token != token:
+            # Left by an event loop that is gone (a test client opens one per request): its
+            # thread cannot report back here, so look at it directly.
             if run.finished:
-                _finish(slot, run)
-            raise
-        _finish(slot, run)
-    else:
-        # A call from earlier is still running in its thread (it hung past its timeout): wait
-        # for it instead of starting another thread.
+                slot.thread_run = None
+                continue
+            await anyio.sleep(0.01)
+            continue
+        # A call from earlier is still running in its thread (it hung past its timeout, or a
+        # concurrent probe started it): wait for it instead of starting another thread.
         await run.done.wait()
+        if run.entered:
+            return run
+        # That call was cancelled before its thread began: make a call of our own.
+
+
+async def _start_thread(
+    slot: Slot, now: float, token: anyio.lowlevel.EventLoopToken, limiter: anyio.CapacityLimiter
+) -> ThreadRun:
+    run = slot.thread_run = ThreadRun(now, token)
+    try:
+        await anyio.to_thread.run_sync(_thread_body, slot, run, limiter=limiter, abandon_on_cancel=True)
+    except BaseException:
+        # Timed out or cancelled. A thread that has not begun never will; one that runs goes on
+        # and reports back when it ends, unless it already has.
+        with run.lock:
+            run.abandoned = True
+            finish_now = run.finished or not run.entered
+        if finish_now:
+            _finish(slot, run)
+        raise
+    _finish(slot, run)
     return run
 
 
-def _thread_body(slot: Slot, run: ThreadRun, token: anyio.lowlevel.EventLoopToken) -> None:
+def _thread_body(slot: Slot, run: ThreadRun) -> None:
+    with run.lock:
+        if run.abandoned:
+            return
+        run.entered = True
     try:
         run.value = slot.check.fn()
-    except Exception as exc:
+    except BaseException as exc:  # even SystemExit: a check must not stop the server
         run.error = exc
     finally:
-        run.finished = True
-        if run.abandoned:
+        with run.lock:
+            run.finished = True
+            report = run.abandoned
+        if report:
             # If the event loop is gone, nobody is waiting any more.
             with contextlib.suppress(Exception):
-                anyio.from_thread.run_sync(_finish, slot, run, token=token)
+                anyio.from_thread.run_sync(_finish, slot, run, token=run.token)
 
 
 def _finish(slot: Slot, run: ThreadRun) -> None:
@@ -124,13 +160,20 @@ def _observe(check: Check, value: object, wall: datetime, duration: float) -> Ob
     if not isinstance(value, Result):
         return _bad_return(check, value, wall, duration)
     observed = value.observed_value
-    if observed is not None and type(observed) not in _PLAIN_JSON:
-        try:
-            orjson.dumps(observed)
-        except TypeError:
-            _log.warning("Check %r returned an observed_value that is not JSON: %r", check.name, observed)
-            output = f"observed_value of type {type(observed).__name__} is not JSON-serializable"
-            return Observation(check, Status.FAIL, wall, duration, output=output)
+    try:
+        # Once per call (not per probe): a result that cannot be serialized is this check's
+        # failure, not a broken response. Catches odd types, ints past 64 bits, lone surrogates.
+        orjson.dumps((value.output, observed, value.observed_unit, value.affected_endpoints))
+    except orjson.JSONEncodeError:
+        for field in ("observed_value", "output", "observed_unit", "affected_endpoints"):
+            try:
+                orjson.dumps(getattr(value, field))
+            except orjson.JSONEncodeError:
+                break
+        _log.warning("Check %r returned a %s that is not JSON: %r", check.name, field, getattr(value, field))
+        kind = type(getattr(value, field)).__name__
+        output = f"{field} of type {kind} is not JSON-serializable"
+        return Observation(check, Status.FAIL, wall, duration, output=output)
     return Observation(
         check,
         value.status,
@@ -148,18 +191,20 @@ def _bad_return(check: Check, value: object, wall: datetime, duration: float) ->
     if inspect.isawaitable(value):
         if inspect.iscoroutine(value):
             value.close()  # never awaited on purpose; closing avoids a RuntimeWarning
-        _log.warning(
-            "Check %r is a plain callable that returned an awaitable; declare it with 'async def'",
-            check.name,
-        )
-        output = f"returned {kind} from a plain function; declare the check with 'async def'"
+        if check.is_async:
+            advice = "await it inside the check"
+            output = f"returned an un-awaited {kind}; {advice}"
+        else:
+            advice = "declare the check with 'async def'"
+            output = f"returned {kind} from a plain function; {advice}"
+        _log.warning("Check %r returned an awaitable: %s", check.name, advice)
     else:
         _log.warning("Check %r returned %r; a check returns a Result or None", check.name, value)
         output = f"returned {kind}, expected a Result or None"
     return Observation(check, Status.FAIL, wall, duration, output=output)
 
 
-def _failed(check: Check, exc: Exception, wall: datetime, duration: float) -> Observation:
+def _failed(check: Check, exc: BaseException, wall: datetime, duration: float) -> Observation:
     # The public output names the exception type only; the message and traceback (which can
     # hold DSNs, passwords, hostnames) go to the server's log when the status changes.
     return Observation(check, Status.FAIL, wall, duration, output=type(exc).__name__, error=exc)

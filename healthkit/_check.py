@@ -10,7 +10,15 @@ from typing import Any
 
 from ._status import Status
 
-__all__ = ["DEFAULT_TIMEOUT", "Check", "CheckFunction", "Result", "require_seconds", "validate_links"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Check",
+    "CheckFunction",
+    "Result",
+    "require_seconds",
+    "require_text",
+    "validate_links",
+]
 
 #: Seconds a check may run when its registration does not say otherwise.
 DEFAULT_TIMEOUT = 0.5
@@ -36,11 +44,12 @@ class Result:
         object.__setattr__(self, "status", Status(self.status))
         _require_optional_str("Result output", self.output)
         _require_optional_str("Result observed_unit", self.observed_unit)
-        endpoints = self.affected_endpoints
+        given = self.affected_endpoints
+        endpoints = given if isinstance(given, str) else tuple(given)
         if isinstance(endpoints, str) or not all(isinstance(e, str) for e in endpoints):
             msg = f"Result affected_endpoints must be a sequence of URI template strings, got {endpoints!r}"
             raise TypeError(msg)
-        object.__setattr__(self, "affected_endpoints", tuple(endpoints))
+        object.__setattr__(self, "affected_endpoints", endpoints)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +131,8 @@ class Check:
         if not isinstance(self.critical, bool):
             msg = f"Check {self.name!r}: critical must be True or False, got {self.critical!r}"
             raise TypeError(msg)
-        _require_optional_str(f"Check {self.name!r}: component_type", self.component_type)
-        _require_optional_str(f"Check {self.name!r}: component_id", self.component_id)
+        require_text(f"Check {self.name!r}: component_type", self.component_type)
+        require_text(f"Check {self.name!r}: component_id", self.component_id)
         if self.links is not None:
             object.__setattr__(self, "links", validate_links(f"Check {self.name!r}: links", self.links))
         object.__setattr__(self, "is_async", _is_async_callable(self.fn))
@@ -136,7 +145,24 @@ def validate_links(what: str, links: Mapping[str, str]) -> dict[str, str]:
     ):
         msg = f"{what} must map link relations to URIs, both non-empty strings, got {links!r}"
         raise TypeError(msg)
+    for rel, uri in links.items():
+        require_text(what, rel)
+        require_text(what, uri)
     return dict(links)
+
+
+def require_text(what: str, value: object) -> None:
+    """Raise unless ``value`` is None or a string that can be sent as UTF-8."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        msg = f"{what} must be a string or None, got {value!r}"
+        raise TypeError(msg)
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        msg = f"{what} must be text that encodes as UTF-8 (no lone surrogates), got {value!r}"
+        raise ValueError(msg) from None
 
 
 def _validate_name(name: object) -> None:
@@ -162,6 +188,10 @@ def require_seconds(what: str, setting: str, value: object, *, allow_zero: bool 
     if isinstance(value, bool) or not isinstance(value, int | float):
         msg = f"{what} {setting} must be a number of seconds, got {value!r}"
         raise TypeError(msg)
+    try:
+        value = float(value)
+    except OverflowError:
+        value = math.inf
     if not (math.isfinite(value) and (value >= 0 if allow_zero else value > 0)):
         kind = "non-negative" if allow_zero else "positive"
         msg = f"{what} {setting} must be a {kind}, finite number of seconds, got {value!r}"

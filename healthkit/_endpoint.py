@@ -16,6 +16,7 @@ DEFAULT_STATUS_CODES: Mapping[Status, int] = {Status.PASS: 200, Status.WARN: 200
 # The draft: pass and warn MUST use 2xx-3xx, fail MUST use 4xx-5xx.
 _ALLOWED_RANGES = {Status.PASS: range(200, 400), Status.WARN: range(200, 400), Status.FAIL: range(400, 600)}
 _RULE = "the health+json draft requires pass and warn in 200-399 and fail in 400-599"
+_BODILESS = frozenset({204, 205, 304})  # responses that cannot carry the document
 
 # OPTIONS answers with the health status: HAProxy's `option httpchk` sends `OPTIONS /` by default.
 ALLOWED_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -42,6 +43,9 @@ def validate_status_codes(codes: Mapping[Status, int] | Mapping[str, int]) -> di
             raise TypeError(msg)
         if code not in _ALLOWED_RANGES[status]:
             msg = f"status_codes maps {status.value!r} to {code}, but {_RULE}"
+            raise ValueError(msg)
+        if code in _BODILESS:
+            msg = f"status_codes maps {status.value!r} to {code}, which has no body to carry the document"
             raise ValueError(msg)
         result[status] = code
     missing = [status.value for status in Status if status not in result]

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 import anyio
+import anyio.lowlevel
 import sniffio
 from anyio.abc import TaskGroup
 
@@ -27,7 +28,7 @@ from ._report import Observation
 from ._slot import Flight, Slot
 from ._status import Status
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "native_loop"]
 
 
 class Engine:
@@ -52,10 +53,10 @@ class Engine:
         """The lifespan's task group while the lifespan runs."""
         return self._group
 
-    def ready(self, slot: Slot, now: float) -> tuple[Observation | None, bool]:
+    def ready(self, slot: Slot, now: float, loop: object) -> tuple[Observation | None, bool]:
         """What a probe can answer for ``slot`` at ``now`` without waiting, and whether the
         answer is stale and wants a refresh. ``None``: wait for the call in flight, or start one."""
-        latest = slot.latest
+        latest = slot.latest if slot.latest_loop is loop else None
         if slot.background:
             if latest is not None:
                 age = now - slot.latest_at
@@ -68,7 +69,7 @@ class Engine:
                 return Observation(
                     slot.check, Status.FAIL, latest.time, latest.duration, output, age=age
                 ), False
-            if slot.flight is not None:
+            if slot.current_flight(loop) is not None:
                 return None, False  # the first background call is running: wait for it
             return self._not_yet(slot, now), False
         if latest is not None:
@@ -90,7 +91,7 @@ class Engine:
     def start_task(self, slot: Slot, loop: asyncio.AbstractEventLoop) -> Flight:
         """asyncio: start a call of ``slot`` as a detached task, cut at its timeout."""
         wall = datetime.now(UTC)
-        flight = slot.flight = Flight(loop.time(), wall)
+        flight = slot.flight = Flight(loop.time(), wall, loop)
         task = loop.create_task(call(slot, wall, loop.time, self.limiter()))
         timer = loop.call_later(slot.check.timeout, _expire, flight, task)
         task.add_done_callback(partial(_landed, slot, flight, timer))
@@ -100,7 +101,7 @@ class Engine:
     def start_in(self, group: TaskGroup, slot: Slot, *, deadline: float | None = None) -> Flight:
         """Any backend: start a call of ``slot`` in ``group``, cut at its timeout (or ``deadline``)."""
         wall = datetime.now(UTC)
-        flight = slot.flight = Flight(anyio.current_time(), wall)
+        flight = slot.flight = Flight(anyio.current_time(), wall, native_loop())
         timeout = slot.check.timeout
         limit = timeout if deadline is None else min(timeout, deadline)
         group.start_soon(self._fly, slot, flight, limit, limit < timeout)
@@ -116,13 +117,13 @@ class Engine:
     async def _fly(self, slot: Slot, flight: Flight, limit: float, deadline: bool) -> None:
         outcome = None
         try:
-            with anyio.move_on_after(limit):
+            with anyio.move_on_after(limit) as scope:
                 outcome = await call(slot, flight.wall, anyio.current_time, self.limiter())
         except BaseException:
             slot.abandon(flight)
             raise
         now = anyio.current_time()
-        if outcome is None:
+        if outcome is None or scope.cancel_called:  # a check that caught its cancellation timed out too
             outcome = timed_out(slot, flight.wall, limit, flight.started, now, deadline=deadline)
         slot.complete(flight, outcome, now)
 
@@ -161,15 +162,21 @@ class Engine:
         assert check.refresh_every is not None
         if flight is None:
             await anyio.sleep(check.initial_delay)
+        loop = native_loop()
         while True:
             if flight is None:
-                flight = slot.flight or self.start_detached(slot)
+                flight = slot.current_flight(loop) or self.start_detached(slot)
             if not flight.settled:
                 done = anyio.Event()
                 flight.subscribe(done.set)
                 await done.wait()
             flight = None
             await anyio.sleep(check.refresh_every + random.uniform(0, slot.jitter))  # noqa: S311
+
+
+def native_loop() -> object:
+    """The running event loop's identity: asyncio's loop, or trio's token."""
+    return anyio.lowlevel.current_token().native_token
 
 
 def _expire(flight: Flight, task: asyncio.Task[Observation]) -> None:

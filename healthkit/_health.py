@@ -7,9 +7,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import MappingProxyType
 
+import orjson
 from starlette.types import Message, Receive, Scope, Send
 
-from ._check import Check, require_seconds, validate_links
+from ._check import Check, require_seconds, require_text, validate_links
 from ._endpoint import ALLOWED_METHODS, DEFAULT_STATUS_CODES, Responder, validate_status_codes
 from ._engine import Engine
 from ._events import Events, Listener
@@ -20,6 +21,10 @@ from ._status import Status
 __all__ = ["DEFAULT_DEADLINE", "Health"]
 
 _log = logging.getLogger("healthkit")
+
+_UNSERIALIZABLE = orjson.dumps(
+    {"status": "fail", "output": "the health document could not be serialized; see the server log"}
+)
 
 #: Seconds after which every unfinished check is reported as timed out and the answer is sent.
 #: Below the kubelet's default probe timeout (1 s), with room for the request around it.
@@ -62,14 +67,18 @@ class Health:
             ("release_id", release_id),
             ("description", description),
         ):
-            if value is not None and not isinstance(value, str):
-                msg = f"Health {what} must be a string or None, got {value!r}"
-                raise TypeError(msg)
+            require_text(f"Health {what}", value)
         if isinstance(notes, str) or not all(isinstance(note, str) for note in notes):
             msg = f"Health notes must be a sequence of strings, got {notes!r}"
             raise TypeError(msg)
-        if cache_control is not None and not (isinstance(cache_control, str) and cache_control.isascii()):
-            msg = f"Health cache_control must be an ASCII header value or None, got {cache_control!r}"
+        for note in notes:
+            require_text("Health notes", note)
+        if cache_control is not None and not (
+            isinstance(cache_control, str) and cache_control.isascii() and cache_control.isprintable()
+        ):
+            msg = (
+                f"Health cache_control must be a printable ASCII header value or None, got {cache_control!r}"
+            )
             raise ValueError(msg)
         if isinstance(max_threads, bool) or not isinstance(max_threads, int) or max_threads < 1:
             msg = f"Health max_threads must be a whole number of at least 1, got {max_threads!r}"
@@ -117,7 +126,12 @@ class Health:
             await self._responder.method_not_allowed(send)
             return
         status, observations = await self._runner.run()
-        body = self._document.render(status, observations)
+        try:
+            body = self._document.render(status, observations)
+        except orjson.JSONEncodeError:
+            # Results are checked once per call and settings when built; this is the last net.
+            _log.exception("The health document could not be serialized")
+            status, body = Status.FAIL, _UNSERIALIZABLE
         await self._responder.health(method, status, body, send)
 
     def on_change(self, listener: Listener) -> Listener:

@@ -29,7 +29,7 @@ class Observation:
     observed_value: Any = None
     observed_unit: str | None = None
     affected_endpoints: tuple[str, ...] = ()
-    error: Exception | None = None  # for the server's log only; never rendered
+    error: BaseException | None = None  # for the server's log only; never rendered
     age: float | None = None  # seconds since the call ended, when served from cache
 
     def served(self, age: float) -> Observation:

@@ -16,7 +16,7 @@ import sniffio
 from anyio.abc import TaskGroup
 
 from ._call import seconds
-from ._engine import Engine
+from ._engine import Engine, native_loop
 from ._events import Events, StatusChange
 from ._report import Observation
 from ._slot import Flight, Slot
@@ -63,13 +63,13 @@ class Runner:
         results: list[Observation | None] = []
         pending: list[tuple[int, Slot, Flight]] = []
         for slot in self._slots:
-            ready, refresh = engine.ready(slot, now)
+            ready, refresh = engine.ready(slot, now, loop)
             if ready is not None:
-                if refresh and slot.flight is None:
+                if refresh and slot.current_flight(loop) is None:
                     engine.start_task(slot, loop)
                 results.append(ready)
                 continue
-            flight = slot.flight or engine.start_task(slot, loop)
+            flight = slot.current_flight(loop) or engine.start_task(slot, loop)
             pending.append((len(results), slot, flight))
             results.append(None)
         if pending:
@@ -99,17 +99,19 @@ class Runner:
 
     async def _gather(self, group: TaskGroup, now: float, *, owner: bool) -> list[Observation]:
         engine = self._engine
+        loop = native_loop()
         results: list[Observation | None] = []
         pending: list[tuple[int, Slot, Flight]] = []
         for slot in self._slots:
-            ready, refresh = engine.ready(slot, now)
+            ready, refresh = engine.ready(slot, now, loop)
             # A stale answer needs a refresh that outlives this probe: only with the lifespan.
             if ready is not None and (not refresh or not owner):
-                if refresh and slot.flight is None:
+                if refresh and slot.current_flight(loop) is None:
                     engine.start_in(group, slot)
                 results.append(ready)
                 continue
-            flight = slot.flight or engine.start_in(group, slot, deadline=self._deadline if owner else None)
+            deadline = self._deadline if owner else None
+            flight = slot.current_flight(loop) or engine.start_in(group, slot, deadline=deadline)
             pending.append((len(results), slot, flight))
             results.append(None)
         if pending:

@@ -24,11 +24,12 @@ SLOW_SHARE = 0.8
 class Flight:
     """One call of a check in progress; every probe that wants the check meanwhile waits on it."""
 
-    __slots__ = ("_waiters", "cancel", "expired", "outcome", "settled", "started", "wall")
+    __slots__ = ("_waiters", "cancel", "expired", "loop", "outcome", "settled", "started", "wall")
 
-    def __init__(self, started: float, wall: datetime) -> None:
+    def __init__(self, started: float, wall: datetime, loop: object) -> None:
         self.started = started  # loop clock
         self.wall = wall
+        self.loop = loop  # the event loop it runs on (asyncio's loop, trio's token)
         self.outcome: Observation | None = None  # None once settled: the call was abandoned
         self.settled = False
         self.expired = False  # its timeout passed (asyncio: it may ignore the cancellation)
@@ -62,6 +63,7 @@ class Slot:
         "jitter",
         "latest",
         "latest_at",
+        "latest_loop",
         "max_age",
         "reported",
         "reported_since",
@@ -86,11 +88,20 @@ class Slot:
         self.events = events
         self.latest: Observation | None = None
         self.latest_at = 0.0  # loop clock
+        self.latest_loop: object = None  # clocks differ between event loops (trio's is offset)
         self.flight: Flight | None = None
         self.thread_run: ThreadRun | None = None
         self.reported: Status | None = None
         self.reported_since = 0.0
         self.slow = False
+
+    def current_flight(self, loop: object) -> Flight | None:
+        """The call in flight on this event loop. One left by a loop that is gone (a test client
+        runs each request on a new loop) can never end: forget it."""
+        flight = self.flight
+        if flight is not None and flight.loop is not loop:
+            self.flight = flight = None
+        return flight
 
     def complete(self, flight: Flight, raw: Observation, now: float) -> None:
         """A call ended at ``now`` with ``raw``: damp it, keep it, tell whoever waits."""
@@ -99,6 +110,7 @@ class Slot:
         reported = self.damper.apply(raw, now) if self.damper is not None else raw
         self.latest = reported
         self.latest_at = now
+        self.latest_loop = flight.loop
         self._note(reported, now)
         flight.settle(reported)
 

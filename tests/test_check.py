@@ -87,6 +87,13 @@ def test_result_refuses_a_bare_string_as_affected_endpoints() -> None:
         Result(Status.FAIL, affected_endpoints="/orders")
 
 
+def test_result_takes_affected_endpoints_from_any_iterable() -> None:
+    endpoints = (f"/orders/{n}" for n in range(2))
+    result = Result(Status.FAIL, affected_endpoints=endpoints)  # type: ignore[arg-type]
+
+    assert ("/orders/0", "/orders/1") == result.affected_endpoints
+
+
 def test_result_refuses_output_that_is_not_text() -> None:
     with pytest.raises(TypeError, match="output must be a string"):
         Result(Status.FAIL, output=503)  # type: ignore[arg-type]

@@ -41,9 +41,9 @@ async def test_mapping_is_settable_per_health() -> None:
 
 
 def test_mapping_accepts_the_drafts_aliases_as_keys() -> None:
-    health = health_with(None, status_codes={"UP": 204, "warn": 299, "down": 429})
+    health = health_with(None, status_codes={"UP": 203, "warn": 299, "down": 429})
 
-    assert {Status.PASS: 204, Status.WARN: 299, Status.FAIL: 429} == health.status_codes
+    assert {Status.PASS: 203, Status.WARN: 299, Status.FAIL: 429} == health.status_codes
 
 
 @pytest.mark.parametrize(
@@ -57,6 +57,9 @@ def test_mapping_accepts_the_drafts_aliases_as_keys() -> None:
         ({"pass": 200, "fail": 503}, "leaves warn unmapped"),
         ({"pass": 200, "warn": 200, "fail": 503, "degraded": 200}, "has the key 'degraded'"),
         ({"pass": 200, "up": 200, "warn": 200, "fail": 503}, "maps 'pass' twice"),
+        ({"pass": 204, "warn": 200, "fail": 503}, "maps 'pass' to 204, which has no body"),
+        ({"pass": 200, "warn": 205, "fail": 503}, "maps 'warn' to 205, which has no body"),
+        ({"pass": 304, "warn": 200, "fail": 503}, "maps 'pass' to 304, which has no body"),
     ],
 )
 def test_mappings_that_break_the_draft_are_refused(codes: dict[str, int], message: str) -> None:

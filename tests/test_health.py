@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from healthkit import Check, Health
@@ -38,9 +40,34 @@ def test_refuses_a_bad_thread_limit(max_threads: object) -> None:
         Health([], max_threads=max_threads)  # type: ignore[arg-type]
 
 
-def test_refuses_a_cache_control_that_is_not_an_ascii_header() -> None:
-    with pytest.raises(ValueError, match="cache_control must be an ASCII header value"):
-        Health([], cache_control="max-âge=1")
+@pytest.mark.parametrize("value", ["max-âge=1", "no-store\r\nSet-Cookie: a=b", "no-store\n"])
+def test_refuses_a_cache_control_that_is_not_a_printable_ascii_header(value: str) -> None:
+    with pytest.raises(ValueError, match="cache_control must be a printable ASCII header value"):
+        Health([], cache_control=value)
+
+
+@pytest.mark.parametrize("setting", ["deadline", "cache_ttl"])
+def test_refuses_numbers_too_large_for_seconds_with_the_usual_message(setting: str) -> None:
+    with pytest.raises(ValueError, match=f"{setting} must be a .*finite number of seconds"):
+        Health([], **{setting: 10**400})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"service_id": "svc-\udcff"},
+        {"notes": ["\ud800"]},
+        {"links": {"self": "https://x.test/\ud800"}},
+    ],
+)
+def test_refuses_settings_that_cannot_be_sent_as_utf8(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="encodes as UTF-8"):
+        Health([], **kwargs)
+
+
+def test_refuses_a_component_type_that_cannot_be_sent_as_utf8() -> None:
+    with pytest.raises(ValueError, match="encodes as UTF-8"):
+        Check("db", passing, component_type="\ud800")
 
 
 @pytest.mark.parametrize("field", ["service_id", "version", "release_id", "description"])

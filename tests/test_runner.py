@@ -356,3 +356,101 @@ async def test_cancelling_the_request_cancels_its_checks() -> None:
     with anyio.fail_after(1):
         await cancelled.wait()
     assert entered.is_set()
+
+
+@pytest.mark.parametrize(
+    ("value", "output"),
+    [
+        (2**64, "observed_value of type int is not JSON-serializable"),
+        (-(2**63) - 1, "observed_value of type int is not JSON-serializable"),
+        ({1: "non-string key"}, "observed_value of type dict is not JSON-serializable"),
+    ],
+)
+async def test_an_observed_value_json_cannot_carry_is_a_fail_not_a_500(value: object, output: str) -> None:
+    async def odd() -> Result:
+        return Result(Status.PASS, observed_value=value)
+
+    response = await request(Health([Check("odd", odd)]))
+
+    assert 503 == response.status_code
+    assert output == check_item(document(response), "odd")["output"]
+
+
+async def test_output_with_a_lone_surrogate_is_a_fail_not_a_500() -> None:
+    async def odd() -> Result:
+        return Result(Status.WARN, output="bad byte \udcff")
+
+    response = await request(Health([Check("odd", odd)]))
+
+    assert 503 == response.status_code
+    assert "output of type str is not JSON-serializable" == check_item(document(response), "odd")["output"]
+
+
+async def test_an_async_check_returning_an_unawaited_coroutine_is_told_to_await_it() -> None:
+    async def inner() -> None:
+        return None
+
+    async def forgetful() -> object:
+        return inner()
+
+    response = await request(Health([Check("db", forgetful)]))  # type: ignore[arg-type]
+
+    assert (
+        "returned an un-awaited coroutine; await it inside the check"
+        == check_item(document(response), "db")["output"]
+    )
+
+
+class Fatal(BaseException):
+    pass
+
+
+async def test_sys_exit_in_a_sync_check_is_its_failure_not_the_servers() -> None:
+    import sys
+
+    def legacy() -> None:
+        sys.exit(2)
+
+    async def odd() -> None:
+        raise Fatal
+
+    health = Health([Check("legacy", legacy), Check("odd", odd)])
+
+    first = await request(health)
+    second = await request(health)  # the event loop, and the app, are still there
+
+    assert 503 == first.status_code
+    assert "SystemExit" == check_item(document(first), "legacy")["output"]
+    assert "Fatal" == check_item(document(first), "odd")["output"]
+    assert 503 == second.status_code
+
+
+async def test_a_check_that_catches_its_cancellation_and_returns_is_still_timed_out() -> None:
+    async def sneaky() -> None:
+        try:
+            await anyio.sleep(10)
+        except anyio.get_cancelled_exc_class():
+            return  # a broken check: claims success after being cut off
+
+    response = await request(Health([Check("sneaky", sneaky, timeout=0.1)]))
+
+    assert 503 == response.status_code
+    assert "timed out after 0.1s" == check_item(document(response), "sneaky")["output"]
+
+
+async def test_a_sync_check_cancelled_while_waiting_for_a_thread_is_not_stuck() -> None:
+    gate = threading.Event()
+
+    def blocked() -> None:
+        gate.wait(10)
+
+    # One worker thread for two checks: one of them is cut off before its thread ever starts.
+    health = Health([Check("a", blocked, timeout=0.2), Check("b", blocked, timeout=0.2)], max_threads=1)
+
+    first = document(await request(health))
+    gate.set()
+
+    assert {"fail"} == {first["checks"][name][0]["status"] for name in ("a", "b")}
+    with anyio.fail_after(4):
+        while (await request(health)).status_code != 200:
+            await anyio.sleep(0.01)
