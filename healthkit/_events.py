@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ._call import seconds
 from ._status import Status
 
 __all__ = ["Events", "Listener", "StatusChange"]
@@ -53,8 +54,8 @@ class Events:
         if change.old is None:
             message, args = "%s is %s", [what, change.new.value]
         else:
-            message = "%s changed from %s to %s after %.3gs"
-            args = [what, change.old.value, change.new.value, change.lasted]
+            message = "%s changed from %s to %s after %s"
+            args = [what, change.old.value, change.new.value, seconds(change.lasted or 0.0)]
         if change.output:
             message += ": %s"
             args.append(change.output)

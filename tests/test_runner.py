@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from healthkit import Check, Health, Result, Status
-from tests.conftest import document, request
+from tests.conftest import document, lifespan, request
 
 
 def check_item(body: dict[str, Any], name: str) -> dict[str, Any]:
@@ -454,3 +454,26 @@ async def test_a_sync_check_cancelled_while_waiting_for_a_thread_is_not_stuck() 
     with anyio.fail_after(4):
         while (await request(health)).status_code != 200:
             await anyio.sleep(0.01)
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_with_the_lifespan_a_trio_check_ignoring_cancellation_cannot_hold_the_answer() -> None:
+    release = anyio.Event()
+
+    async def stubborn() -> None:
+        while not release.is_set():
+            try:
+                await anyio.sleep(10)
+            except anyio.get_cancelled_exc_class():
+                continue  # a broken check: ignores its cancellation
+
+    health = Health([Check("stubborn", stubborn)], deadline=0.3)
+
+    async with lifespan(health):
+        started = time.perf_counter()
+        response = await request(health)
+        elapsed = time.perf_counter() - started
+        release.set()
+
+    assert 503 == response.status_code
+    assert elapsed < 0.7
