@@ -55,7 +55,7 @@ def _passes_through(exc: BaseException) -> bool:
 
 
 async def call(
-    slot: Slot, wall: datetime, clock: Callable[[], float], limiter: anyio.CapacityLimiter
+    slot: Slot, wall: datetime, clock: Callable[[], float], limiter: Callable[[], anyio.CapacityLimiter]
 ) -> Observation:
     """Call the slot's check once; raises only cancellation (and Ctrl-C), never a check's error."""
     check = slot.check
@@ -75,12 +75,12 @@ async def call(
     return _observe(check, value, wall, clock() - started)
 
 
-async def _call_in_thread(slot: Slot, now: float, limiter: anyio.CapacityLimiter) -> ThreadRun:
+async def _call_in_thread(slot: Slot, now: float, limiter: Callable[[], anyio.CapacityLimiter]) -> ThreadRun:
     token = anyio.lowlevel.current_token()
     while True:
         run = slot.thread_run
         if run is None:
-            return await _start_thread(slot, now, token, limiter)
+            return await _start_thread(slot, now, token, limiter())
         if run.token != token:
             # Left by an event loop that is gone (a test client opens one per request): its
             # thread cannot report back here, so look at it directly.

@@ -92,7 +92,7 @@ class Engine:
         """asyncio: start a call of ``slot`` as a detached task, cut at its timeout."""
         wall = datetime.now(UTC)
         flight = slot.flight = Flight(loop.time(), wall, loop)
-        task = loop.create_task(call(slot, wall, loop.time, self.limiter()))
+        task = loop.create_task(call(slot, wall, loop.time, self.limiter))
         timer = loop.call_later(slot.check.timeout, _expire, flight, task)
         task.add_done_callback(partial(_landed, slot, flight, timer))
         flight.cancel = task.cancel
@@ -118,7 +118,7 @@ class Engine:
         outcome = None
         try:
             with anyio.move_on_after(limit) as scope:
-                outcome = await call(slot, flight.wall, anyio.current_time, self.limiter())
+                outcome = await call(slot, flight.wall, anyio.current_time, self.limiter)
         except BaseException:
             slot.abandon(flight)
             raise
