@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from healthkit import Check, Health, Result, Status
+from healthkit import Check, Health, Result, Status, StatusChange
 
 DB_PATH = Path(os.environ.get("HEALTHKIT_DEMO_DB") or Path(tempfile.gettempdir()) / "healthkit-demo.sqlite3")
 MAIL_PORT = int(os.environ.get("HEALTHKIT_DEMO_MAIL_PORT", "2525"))
@@ -68,10 +68,20 @@ async def uptime() -> Result:
 
 health = Health(
     [
-        Check("sqlite:responseTime", database, component_type="datastore", timeout=0.5),
+        # Probes within 2 s of each other share one query; for 10 s more the old answer is served
+        # at once while one query refreshes it.
+        Check(
+            "sqlite:responseTime",
+            database,
+            component_type="datastore",
+            timeout=0.5,
+            cache_ttl=2,
+            stale_while_revalidate=10,
+        ),
         Check("mail:connections", mail_relay, component_type="component", timeout=0.3, critical=False),
         Check("jobs:queueDepth", queue_depth, component_type="component"),
-        Check("uptime", uptime, component_type="system"),
+        # Checked every 5 s in the background; probes never wait for it.
+        Check("uptime", uptime, component_type="system", refresh_every=5),
     ],
     service_id="healthkit-demo",
     version="1",
@@ -103,5 +113,13 @@ app = Starlette(
         Route("/health", health),
         Route("/jobs", add_jobs, methods=["POST"]),
         Route("/jobs", clear_jobs, methods=["DELETE"]),
-    ]
+    ],
+    lifespan=health.lifespan,
 )
+
+
+@health.on_change
+def announce(change: StatusChange) -> None:
+    """Where a service would page someone; the demo prints the change."""
+    subject = change.check or "overall"
+    print(f"[demo] {subject}: {change.old} -> {change.new}", flush=True)

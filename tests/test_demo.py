@@ -16,7 +16,7 @@ import anyio
 import httpx2
 import pytest
 
-from tests.conftest import document, request
+from tests.conftest import document, lifespan, request
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -46,7 +46,8 @@ def demo(demo_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> ModuleTyp
 
 
 async def test_demo_degrades_to_warn_when_its_optional_mail_relay_is_down(demo: ModuleType) -> None:
-    response = await request(demo.app)
+    async with lifespan(demo.app):
+        response = await request(demo.app)
     body = document(response)
 
     assert 200 == response.status_code
@@ -59,16 +60,20 @@ async def test_demo_degrades_to_warn_when_its_optional_mail_relay_is_down(demo: 
 
 
 async def test_demo_passes_when_the_mail_relay_listens(demo: ModuleType) -> None:
-    async with await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=demo.MAIL_PORT):
+    async with (
+        await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=demo.MAIL_PORT),
+        lifespan(demo.app),
+    ):
         response = await request(demo.app)
 
     assert "pass" == document(response)["status"]
 
 
 async def test_demo_queue_warns_past_its_level(demo: ModuleType) -> None:
-    queued = await request(demo.app, "POST", "/jobs?count=500")
-    refused = await request(demo.app, "POST", "/jobs?count=lots")
-    body = document(await request(demo.app))
+    async with lifespan(demo.app):
+        queued = await request(demo.app, "POST", "/jobs?count=500")
+        refused = await request(demo.app, "POST", "/jobs?count=lots")
+        body = document(await request(demo.app))
 
     assert 200 == queued.status_code
     assert 400 == refused.status_code
@@ -82,12 +87,26 @@ async def test_demo_fails_when_its_database_is_unusable(
 ) -> None:
     monkeypatch.setattr(demo, "DB_PATH", tmp_path / "missing-dir" / "demo.sqlite3")
 
-    response = await request(demo.app)
+    async with lifespan(demo.app):
+        response = await request(demo.app)
     body = document(response)
 
     assert 503 == response.status_code
     assert "OperationalError" == body["checks"]["sqlite:responseTime"][0]["output"]
     assert "missing-dir" not in response.text
+
+
+async def test_demo_serves_its_database_check_from_cache(demo: ModuleType) -> None:
+    async with lifespan(demo.app):
+        first = document(await request(demo.app))
+        second = document(await request(demo.app))
+
+    assert "ageMs" not in first["checks"]["sqlite:responseTime"][0]
+    assert "ageMs" in second["checks"]["sqlite:responseTime"][0]
+    assert (
+        first["checks"]["sqlite:responseTime"][0]["time"]
+        == second["checks"]["sqlite:responseTime"][0]["time"]
+    )
 
 
 @pytest.fixture
