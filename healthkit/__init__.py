@@ -3,6 +3,7 @@
 from ._check import Check, Result
 from ._events import StatusChange
 from ._health import Health
+from ._probe import Probe
 from ._status import Status
 
-__all__ = ["Check", "Health", "Result", "Status", "StatusChange"]
+__all__ = ["Check", "Health", "Probe", "Result", "Status", "StatusChange"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +61,11 @@ class Check:
     worker thread. ``timeout`` is in seconds. A check that is not ``critical`` degrades the
     overall status to warn when it fails, instead of failing it.
 
+    ``tags`` choose the probes that run the check: ``"live"`` (liveness), ``"ready"``
+    (readiness; also every untagged check), ``"startup"`` (the startup probe), or your own.
+    ``external`` marks a check of something outside this process (a database, another
+    service): healthkit warns if such a check is in the liveness probe.
+
     Protecting the dependency (all in seconds):
 
     - ``cache_ttl``: reuse a result (failures too) this long; ``None`` takes the ``Health``'s.
@@ -83,6 +88,8 @@ class Check:
     timeout: float = DEFAULT_TIMEOUT
     critical: bool = True
     links: Mapping[str, str] | None = None
+    tags: Collection[str] = ()
+    external: bool = False
     cache_ttl: float | None = None
     stale_while_revalidate: float = 0.0
     refresh_every: float | None = None
@@ -128,9 +135,15 @@ class Check:
                         "answered from its latest background result (bound its age with max_age)"
                     )
                     raise ValueError(msg)
-        if not isinstance(self.critical, bool):
-            msg = f"Check {self.name!r}: critical must be True or False, got {self.critical!r}"
+        for flag in ("critical", "external"):
+            if not isinstance(getattr(self, flag), bool):
+                msg = f"Check {self.name!r}: {flag} must be True or False, got {getattr(self, flag)!r}"
+                raise TypeError(msg)
+        tags = self.tags
+        if isinstance(tags, str) or not all(isinstance(tag, str) and tag for tag in tags):
+            msg = f"Check {self.name!r}: tags must be a collection of non-empty strings, got {tags!r}"
             raise TypeError(msg)
+        object.__setattr__(self, "tags", frozenset(tags))
         require_text(f"Check {self.name!r}: component_type", self.component_type)
         require_text(f"Check {self.name!r}: component_id", self.component_id)
         if self.links is not None:

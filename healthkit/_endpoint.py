@@ -58,29 +58,42 @@ def validate_status_codes(codes: Mapping[Status, int] | Mapping[str, int]) -> di
 class Responder:
     """Sends health answers and refusals; every header list is built once, up front."""
 
-    __slots__ = ("_codes", "_headers")
+    __slots__ = ("_codes", "_headers", "_text_headers")
 
     def __init__(self, codes: Mapping[Status, int], *, cache_control: str | None) -> None:
-        base = [(b"content-type", b"application/health+json"), (b"x-content-type-options", b"nosniff")]
+        common = [(b"x-content-type-options", b"nosniff")]
         if cache_control:
-            base.append((b"cache-control", cache_control.encode("latin-1")))
+            common.append((b"cache-control", cache_control.encode("latin-1")))
         self._codes = dict(codes)
-        self._headers = base
+        self._headers = [(b"content-type", b"application/health+json"), *common]
+        self._text_headers = [(b"content-type", b"text/plain; charset=utf-8"), *common]
 
-    async def health(self, method: str, status: Status, body: bytes, send: Send) -> None:
-        headers = [*self._headers, (b"content-length", str(len(body)).encode())]
+    async def health(
+        self, method: str, status: Status, body: bytes, send: Send, *, text: bool = False
+    ) -> None:
+        headers = [
+            *(self._text_headers if text else self._headers),
+            (b"content-length", str(len(body)).encode()),
+        ]
         if method == "OPTIONS":
             headers.append((b"allow", _ALLOW))
         await send({"type": "http.response.start", "status": self._codes[status], "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
     async def method_not_allowed(self, send: Send) -> None:
-        body = b"Method not allowed; a health endpoint answers GET, HEAD and OPTIONS.\n"
+        message = "Method not allowed; a health endpoint answers GET, HEAD and OPTIONS."
+        await self.error(405, message, send, allow=True)
+
+    async def error(self, code: int, message: str, send: Send, *, allow: bool = False) -> None:
+        """A refusal (4xx) in plain text; no check has run."""
+        body = f"{message}\n".encode()
         headers = [
             (b"content-type", b"text/plain; charset=utf-8"),
             (b"content-length", str(len(body)).encode()),
-            (b"allow", _ALLOW),
             (b"cache-control", b"no-store"),
+            (b"x-content-type-options", b"nosniff"),
         ]
-        await send({"type": "http.response.start", "status": 405, "headers": headers})
+        if allow:
+            headers.append((b"allow", _ALLOW))
+        await send({"type": "http.response.start", "status": code, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -19,9 +19,10 @@ _LEVELS = {Status.PASS: logging.INFO, Status.WARN: logging.WARNING, Status.FAIL:
 class StatusChange:
     """A check's reported status, or the overall status, changed.
 
-    ``check`` is the check's name, or ``None`` for the overall status. ``old`` is ``None`` the
-    first time a status is known. ``lasted`` is how many seconds the old status held (``None``
-    with no old status). ``output`` is the new status's output, as in the document.
+    ``check`` is the check's name, or ``None`` for an endpoint's overall status, and then
+    ``probe`` names the endpoint (``"health"``, ``"livez"``, ``"readyz"``, ``"startupz"``).
+    ``old`` is ``None`` the first time a status is known. ``lasted`` is how many seconds the old
+    status held (``None`` with no old status). ``output`` is the new status's output.
     """
 
     check: str | None
@@ -29,6 +30,7 @@ class StatusChange:
     new: Status
     lasted: float | None
     output: str | None = None
+    probe: str | None = None
 
 
 Listener = Callable[[StatusChange], None]
@@ -49,7 +51,9 @@ class Events:
         self._listeners.append(listener)
 
     def emit(self, change: StatusChange, error: BaseException | None = None) -> None:
-        what = f"Check {change.check!r}" if change.check is not None else "Overall health"
+        what = (
+            f"Check {change.check!r}" if change.check is not None else f"Overall {change.probe or 'health'}"
+        )
         args: list[object]
         if change.old is None:
             message, args = "%s is %s", [what, change.new.value]

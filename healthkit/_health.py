@@ -1,19 +1,22 @@
-"""Health: a set of checks served as one health endpoint (an ASGI app)."""
+"""Health: one registry of checks, served as /health and as Kubernetes probe endpoints."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import MappingProxyType
 
 import orjson
+from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
 from ._check import Check, require_seconds, require_text, validate_links
-from ._endpoint import ALLOWED_METHODS, DEFAULT_STATUS_CODES, Responder, validate_status_codes
+from ._endpoint import DEFAULT_STATUS_CODES, Responder, validate_status_codes
 from ._engine import Engine
 from ._events import Events, Listener
+from ._lifecycle import Lifecycle
+from ._probe import ROLES, Endpoint, Probe, select
 from ._report import Document
 from ._runner import Runner
 from ._status import Status
@@ -32,11 +35,12 @@ DEFAULT_DEADLINE = 0.8
 
 
 class Health:
-    """Runs its checks concurrently on every request and answers with application/health+json.
+    """A registry of checks, run concurrently on every probe and answered as application/health+json.
 
-    A ``Health`` is an ASGI app: mount it with ``Route("/health", health)`` in Starlette, or
-    ``app.router.routes.append(Route("/health", health))`` in FastAPI. Every setting is checked
-    here, when the ``Health`` is built, never at request time.
+    A ``Health`` is an ASGI app serving the full report (every check): mount it with
+    ``Route("/health", health)``. ``health.routes()`` gives that plus the Kubernetes probes
+    ``/livez``, ``/readyz`` and ``/startupz``, each choosing its checks by tag (see ``Probe``).
+    Every setting is checked here, when the ``Health`` is built, never at request time.
     """
 
     def __init__(
@@ -54,10 +58,17 @@ class Health:
         cache_control: str | None = "no-store",
         max_threads: int = 8,
         cache_ttl: float = 0.0,
+        path: str = "/health",
+        liveness: Probe | None = None,
+        readiness: Probe | None = None,
+        startup: Probe | None = None,
+        drain_delay: float | None = None,
     ) -> None:
         self.checks = _validate_checks(checks)
         require_seconds("Health", "deadline", deadline)
         require_seconds("Health", "cache_ttl", cache_ttl, allow_zero=True)
+        if drain_delay is not None:
+            require_seconds("Health", "drain_delay", drain_delay, allow_zero=True)
         self.deadline = float(deadline)
         self.cache_ttl = float(cache_ttl)
         self.status_codes: Mapping[Status, int] = MappingProxyType(validate_status_codes(status_codes))
@@ -83,6 +94,11 @@ class Health:
         if isinstance(max_threads, bool) or not isinstance(max_threads, int) or max_threads < 1:
             msg = f"Health max_threads must be a whole number of at least 1, got {max_threads!r}"
             raise ValueError(msg)
+        probes = {"health": Probe(path=path), "live": liveness, "ready": readiness, "startup": startup}
+        for role, probe in probes.items():
+            if probe is not None and not isinstance(probe, Probe):
+                msg = f"Health {role if role != 'live' else 'liveness'} must be a Probe, got {probe!r}"
+                raise TypeError(msg)
         for check in self.checks:
             ttl = self.cache_ttl if check.cache_ttl is None else check.cache_ttl
             if check.stale_while_revalidate and not ttl:
@@ -91,22 +107,13 @@ class Health:
                     "the Health a cache_ttl above 0"
                 )
                 raise ValueError(msg)
-            if check.timeout > self.deadline:
-                _log.warning(
-                    "Check %r has timeout %ss, longer than the deadline %ss: it will be cut at %ss",
-                    check.name,
-                    check.timeout,
-                    self.deadline,
-                    self.deadline,
-                )
+
         self._events = Events()
         self._engine = Engine(
             self.checks, cache_ttl=self.cache_ttl, max_threads=max_threads, events=self._events
         )
-        self._runner = Runner(
-            self._engine, list(self._engine.slots.values()), deadline=self.deadline, events=self._events
-        )
-        self._document = Document(
+        self._lifecycle = Lifecycle(drain_delay=drain_delay)
+        document = Document(
             version=version,
             release_id=release_id,
             service_id=service_id,
@@ -114,55 +121,146 @@ class Health:
             notes=tuple(notes),
             links=validate_links("Health links", links) if links is not None else None,
         )
-        self._responder = Responder(self.status_codes, cache_control=cache_control)
+        slots = list(self._engine.slots.values())
+        self.probes: Mapping[str, Probe] = MappingProxyType(
+            {role: probe or Probe() for role, probe in probes.items()}
+        )
+        self._endpoints: dict[str, Endpoint] = {}
+        runners: dict[str, Runner] = {}
+        for role in ("startup", "health", "live", "ready"):
+            probe = self.probes[role]
+            probe_deadline = self.deadline if probe.deadline is None else probe.deadline
+            codes = (
+                self.status_codes if probe.status_codes is None else validate_status_codes(probe.status_codes)
+            )
+            runners[role] = Runner(
+                self._engine,
+                select(role, probe, slots),
+                deadline=probe_deadline,
+                events=self._events,
+                probe=ROLES[role][0],
+                warn_only=frozenset(probe.warn_only),
+            )
+            self._endpoints[role] = Endpoint(
+                role=role,
+                runner=runners[role],
+                document=document,
+                responder=Responder(codes, cache_control=cache_control),
+                lifecycle=self._lifecycle,
+                startup=runners["startup"],
+            )
+        self._lifecycle.started = not runners["startup"].slots
+        self._warn_about_setup(runners, drain_delay)
+
+    def _warn_about_setup(self, runners: Mapping[str, Runner], drain_delay: float | None) -> None:
+        for check in self.checks:
+            cut = [
+                f"{ROLES[role][0]} ({runner.deadline}s)"
+                for role, runner in runners.items()
+                if check.timeout > runner.deadline and any(slot.check is check for slot in runner.slots)
+            ]
+            if cut:
+                _log.warning(
+                    "Check %r has timeout %ss, longer than the deadline of %s: it will be cut there",
+                    check.name,
+                    check.timeout,
+                    ", ".join(cut),
+                )
+        for role, runner in runners.items():
+            name = ROLES[role][0]
+            if role == "health":
+                continue
+            probe = self.probes[role]
+            if runner.deadline >= probe.timeout_seconds:
+                _log.warning(
+                    "%s deadline %ss is not shorter than its kubelet timeoutSeconds %ss: the kubelet "
+                    "gives up before healthkit answers; lower the deadline or raise timeoutSeconds",
+                    name,
+                    runner.deadline,
+                    probe.timeout_seconds,
+                )
+        for slot in runners["live"].slots:
+            if slot.check.external:
+                _log.warning(
+                    "Check %r checks an external dependency but is in the liveness probe: when it "
+                    "fails the kubelet restarts healthy pods; move it to readiness",
+                    slot.check.name,
+                )
+        period = self.probes["ready"].period_seconds
+        if drain_delay is not None and drain_delay < period:
+            _log.warning(
+                "drain_delay %ss is shorter than the readiness periodSeconds %ss: the server may stop "
+                "before the kubelet has seen readiness fail",
+                drain_delay,
+                period,
+            )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind != "http":
-            await self._not_http(kind, receive, send)
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
             return
-        method = scope["method"]
-        if method not in ALLOWED_METHODS:
-            await self._responder.method_not_allowed(send)
-            return
-        status, observations = await self._runner.run()
-        try:
-            body = self._document.render(status, observations)
-        except orjson.JSONEncodeError:
-            # Results are checked once per call and settings when built; this is the last net.
-            _log.exception("The health document could not be serialized")
-            status, body = Status.FAIL, _UNSERIALIZABLE
-        await self._responder.health(method, status, body, send)
+        await self._endpoints["health"](scope, receive, send)
+
+    def routes(self) -> list[BaseRoute]:
+        """Routes for ``/health``, ``/livez``, ``/readyz`` and ``/startupz`` (paths as configured),
+        each also answering ``<path>/`` and ``<path>/<check name>``."""
+        routes: list[BaseRoute] = []
+        for role, endpoint in self._endpoints.items():
+            path = self.probes[role].path or ROLES[role][1]
+            routes.append(Route(path, endpoint, name=endpoint.name))
+            routes.append(Route(path.rstrip("/") + "/{name:path}", endpoint, name=f"{endpoint.name}-check"))
+        return routes
+
+    def set_ready(self, ready: bool = True, reason: str | None = None) -> None:
+        """Mark the service ready, or not ready (maintenance, draining a worker) with a reason
+        that readiness reports. Liveness is not affected."""
+        if not isinstance(ready, bool):
+            msg = f"set_ready takes True or False, got {ready!r}"
+            raise TypeError(msg)
+        require_text("set_ready reason", reason)
+        self._lifecycle.set_ready(ready, reason)
+
+    async def shutdown_trigger(self) -> None:
+        """For hypercorn: ``serve(app, config, shutdown_trigger=health.shutdown_trigger)``.
+        Returns at once on SIGINT, and after ``drain_delay`` on SIGTERM (readiness fails meanwhile)."""
+        await self._lifecycle.shutdown_trigger()
 
     def on_change(self, listener: Listener) -> Listener:
-        """Call ``listener(change)`` whenever a check's reported status or the overall status
-        changes. Listeners run on the event loop and must not block; exceptions are logged.
-        Returns the listener, so this works as a decorator."""
+        """Call ``listener(change)`` whenever a check's reported status or a probe's overall
+        status changes. Listeners run on the event loop and must not block; exceptions are
+        logged. Returns the listener, so this works as a decorator."""
         self._events.subscribe(listener)
         return listener
 
     def running(self) -> AbstractAsyncContextManager[None]:
-        """The background part of this Health: refreshes checks with ``refresh_every`` and owns
-        calls that outlive a probe. Enter it in the app's lifespan; leaving it stops everything."""
-        return self._engine.running()
+        """The background part of this Health: refreshes checks with ``refresh_every``, owns
+        calls that outlive a probe, and drains on SIGTERM when ``drain_delay`` is set. Enter it
+        in the app's lifespan; leaving it stops everything."""
+        return self._running()
 
     def lifespan(self, app: object) -> AbstractAsyncContextManager[None]:
         """A Starlette lifespan: ``Starlette(routes=..., lifespan=health.lifespan)``."""
-        return self._engine.running()
+        return self._running()
 
-    async def _not_http(self, kind: str, receive: Receive, send: Send) -> None:
-        """Mounted as the whole app: run the lifespan; refuse websockets."""
-        if kind == "lifespan":
-            message: Message = await receive()
-            if message["type"] != "lifespan.startup":
-                return
-            async with self.running():
-                await send({"type": "lifespan.startup.complete"})
-                while message["type"] != "lifespan.shutdown":
-                    message = await receive()
-            await send({"type": "lifespan.shutdown.complete"})
-        elif kind == "websocket":
-            await send({"type": "websocket.close", "code": 1008})
+    @asynccontextmanager
+    async def _running(self) -> AsyncIterator[None]:
+        async with self._engine.running():
+            self._lifecycle.install()
+            try:
+                yield
+            finally:
+                self._lifecycle.uninstall()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        """Mounted as the whole app: run the lifespan."""
+        message: Message = await receive()
+        if message["type"] != "lifespan.startup":
+            return
+        async with self.running():
+            await send({"type": "lifespan.startup.complete"})
+            while message["type"] != "lifespan.shutdown":
+                message = await receive()
+        await send({"type": "lifespan.shutdown.complete"})
 
     def __repr__(self) -> str:
         names = ", ".join(check.name for check in self.checks)

@@ -12,7 +12,7 @@ import orjson
 from ._check import Check
 from ._status import Status
 
-__all__ = ["Document", "Observation"]
+__all__ = ["Document", "Observation", "render_text"]
 
 _DUMPS_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
@@ -47,13 +47,6 @@ class Observation:
             age,
         )
 
-    @property
-    def contribution(self) -> Status:
-        """What this outcome adds to the overall status: a non-critical failure only warns."""
-        if self.status is Status.FAIL and not self.check.critical:
-            return Status.WARN
-        return self.status
-
 
 class Document:
     """Renders runs into application/health+json bodies; holds the service's static fields."""
@@ -85,9 +78,11 @@ class Document:
         self._head = head
         self._tail: dict[str, Any] = {"links": dict(links)} if links else {}
 
-    def render(self, status: Status, observations: Sequence[Observation]) -> bytes:
-        """The document for one run, as bytes."""
+    def render(self, status: Status, observations: Sequence[Observation], output: str | None = None) -> bytes:
+        """The document for one run, as bytes. ``output`` explains a warn or fail at the top."""
         document: dict[str, Any] = {"status": status.value, **self._head}
+        if output is not None and status is not Status.PASS:
+            document["output"] = output
         if observations:
             document["checks"] = {obs.check.name: [_check_object(obs)] for obs in observations}
         if self._tail:
@@ -120,3 +115,21 @@ def _check_object(obs: Observation) -> dict[str, Any]:
     if check.links:
         item["links"] = check.links
     return item
+
+
+def render_text(probe: str, passed: bool, lines: Sequence[tuple[str, Status, str | None]]) -> bytes:
+    """The Kubernetes API server's plain-text listing: a line per check, then the verdict.
+
+    ``[+]postgres ok``, ``[+]redis warn: slow replica``, ``[-]cache failed: timed out after 0.5s``,
+    and last ``readyz check passed`` (or ``failed``).
+    """
+    out = []
+    for name, status, output in lines:
+        if status is Status.PASS:
+            out.append(f"[+]{name} ok")
+        elif status is Status.WARN:
+            out.append(f"[+]{name} warn: {output}" if output else f"[+]{name} warn")
+        else:
+            out.append(f"[-]{name} failed: {output}" if output else f"[-]{name} failed")
+    out.append(f"{probe} check {'passed' if passed else 'failed'}")
+    return ("\n".join(out) + "\n").encode()

@@ -26,43 +26,67 @@ __all__ = ["Runner"]
 
 
 class Runner:
-    """Runs a fixed selection of a Health's checks for each probe of one endpoint."""
+    """Runs one endpoint's selection of a Health's checks, for each probe of that endpoint.
 
-    def __init__(self, engine: Engine, slots: Sequence[Slot], *, deadline: float, events: Events) -> None:
+    ``warn_only`` names checks whose failure only degrades this endpoint (as if not critical).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        slots: Sequence[Slot],
+        *,
+        deadline: float,
+        events: Events,
+        probe: str,
+        warn_only: frozenset[str] = frozenset(),
+    ) -> None:
+        self.slots = tuple(slots)
+        self.deadline = deadline
         self._engine = engine
-        self._slots = tuple(slots)
-        self._deadline = deadline
         self._events = events
+        self._probe = probe
+        self._warn_only = warn_only
         self._overall: Status | None = None
         self._overall_since = 0.0
 
-    async def run(self) -> tuple[Status, list[Observation]]:
-        """The overall status and one observation per check, in registration order."""
-        if not self._slots:
+    async def run(self, slots: Sequence[Slot] | None = None) -> tuple[Status, list[Observation]]:
+        """The overall status and one observation per check, in registration order. ``slots``
+        runs a subset (an exclusion, one check): its status is not this endpoint's."""
+        selected = self.slots if slots is None else slots
+        if not selected:
             observations: list[Observation] = []
             now = 0.0
         elif sniffio.current_async_library() == "asyncio":
             loop = asyncio.get_running_loop()
             now = loop.time()
-            observations = await self._gather_asyncio(loop, now)
+            observations = await self._gather_asyncio(selected, loop, now)
         else:
             now = anyio.current_time()
             group = self._engine.group
             if group is not None:
-                observations = await self._gather(group, now, owner=False)
+                observations = await self._gather(selected, group, now, owner=False)
             else:
                 async with anyio.create_task_group() as own:
-                    observations = await self._gather(own, now, owner=True)
-        status = worst(obs.contribution for obs in observations)
-        if status is not self._overall:
+                    observations = await self._gather(selected, own, now, owner=True)
+        status = worst(self.contribution(obs) for obs in observations)
+        if slots is None and status is not self._overall:
             self._changed(status, observations, now)
         return status, observations
 
-    async def _gather_asyncio(self, loop: asyncio.AbstractEventLoop, now: float) -> list[Observation]:
+    def contribution(self, obs: Observation) -> Status:
+        """What an outcome adds to this endpoint's status: a non-critical failure only warns."""
+        if obs.status is Status.FAIL and (not obs.check.critical or obs.check.name in self._warn_only):
+            return Status.WARN
+        return obs.status
+
+    async def _gather_asyncio(
+        self, selected: Sequence[Slot], loop: asyncio.AbstractEventLoop, now: float
+    ) -> list[Observation]:
         engine = self._engine
         results: list[Observation | None] = []
         pending: list[tuple[int, Slot, Flight]] = []
-        for slot in self._slots:
+        for slot in selected:
             ready, refresh = engine.ready(slot, now, loop)
             if ready is not None:
                 if refresh and slot.current_flight(loop) is None:
@@ -85,7 +109,7 @@ class Runner:
             for _, _, flight in pending:
                 flight.subscribe(settled)
             # The hard stop: even a check that swallows its cancellation cannot hold the answer.
-            timer = loop.call_later(self._deadline, _resolve, waiter)
+            timer = loop.call_later(self.deadline, _resolve, waiter)
             try:
                 await waiter
             finally:
@@ -97,12 +121,14 @@ class Runner:
                 results[index] = flight.outcome or self._late(slot, flight, now, later)
         return results  # type: ignore[return-value]
 
-    async def _gather(self, group: TaskGroup, now: float, *, owner: bool) -> list[Observation]:
+    async def _gather(
+        self, selected: Sequence[Slot], group: TaskGroup, now: float, *, owner: bool
+    ) -> list[Observation]:
         engine = self._engine
         loop = native_loop()
         results: list[Observation | None] = []
         pending: list[tuple[int, Slot, Flight]] = []
-        for slot in self._slots:
+        for slot in selected:
             ready, refresh = engine.ready(slot, now, loop)
             # A stale answer needs a refresh that outlives this probe: only with the lifespan.
             if ready is not None and (not refresh or not owner):
@@ -110,7 +136,7 @@ class Runner:
                     engine.start_in(group, slot)
                 results.append(ready)
                 continue
-            deadline = self._deadline if owner else None
+            deadline = self.deadline if owner else None
             flight = slot.current_flight(loop) or engine.start_in(group, slot, deadline=deadline)
             pending.append((len(results), slot, flight))
             results.append(None)
@@ -127,7 +153,7 @@ class Runner:
             for _, _, flight in pending:
                 flight.subscribe(settled)
             try:
-                with anyio.move_on_after(self._deadline):
+                with anyio.move_on_after(self.deadline):
                     await done.wait()
             finally:
                 for _, _, flight in pending:
@@ -147,8 +173,8 @@ class Runner:
             )
         elif flight.settled:
             output = "interrupted: the probe that started this call was cancelled"
-        elif check.timeout > self._deadline:
-            output = f"timed out after {seconds(self._deadline)} (the probe's deadline)"
+        elif check.timeout > self.deadline:
+            output = f"timed out after {seconds(self.deadline)} (the probe's deadline)"
         else:
             output = f"timed out after {seconds(check.timeout)}"
         return Observation(check, Status.FAIL, flight.wall, now - started, output=output)
@@ -160,7 +186,7 @@ class Runner:
         self._overall_since = now
         failing = [obs.check.name for obs in observations if obs.status is not Status.PASS]
         output = f"not passing: {', '.join(failing)}" if failing else None
-        self._events.emit(StatusChange(None, old, status, lasted, output))
+        self._events.emit(StatusChange(None, old, status, lasted, output, probe=self._probe))
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

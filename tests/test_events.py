@@ -51,11 +51,11 @@ async def test_listeners_get_each_change_with_the_old_status_and_how_long_it_las
 
     assert [
         StatusChange("db", None, Status.PASS, None),
-        StatusChange(None, None, Status.PASS, None),
+        StatusChange(None, None, Status.PASS, None, probe="health"),
         StatusChange("db", Status.PASS, Status.FAIL, 30.0, "PermissionError"),
-        StatusChange(None, Status.PASS, Status.FAIL, 30.0, "not passing: db"),
+        StatusChange(None, Status.PASS, Status.FAIL, 30.0, "not passing: db", probe="health"),
         StatusChange("db", Status.FAIL, Status.PASS, 12.0),
-        StatusChange(None, Status.FAIL, Status.PASS, 12.0),
+        StatusChange(None, Status.FAIL, Status.PASS, 12.0, probe="health"),
     ] == changes
 
 

@@ -1,0 +1,238 @@
+"""Probe endpoints: which checks each runs, Kubernetes API server conventions, the lifecycle.
+
+Every endpoint answers its path and ``<path>/<check name>`` (one check), takes ``?exclude=<name>``
+(repeatable) and gives the plain-text listing for ``?verbose`` or ``Accept: text/plain``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+from starlette.types import Receive, Scope, Send
+
+from ._check import require_seconds
+from ._endpoint import ALLOWED_METHODS, Responder
+from ._lifecycle import Lifecycle
+from ._report import Document, Observation, render_text
+from ._runner import Runner
+from ._slot import Slot
+from ._status import Status
+
+__all__ = ["ROLES", "Endpoint", "Probe", "select"]
+
+_log = logging.getLogger("healthkit")
+
+#: role -> (endpoint name, default path)
+ROLES = {
+    "health": ("health", "/health"),
+    "live": ("livez", "/livez"),
+    "ready": ("readyz", "/readyz"),
+    "startup": ("startupz", "/startupz"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """How one probe endpoint chooses and judges checks. Everything left out takes a default.
+
+    - ``path``: ``/livez``, ``/readyz``, ``/startupz`` by default.
+    - ``tags``: run the checks carrying any of these tags. By default liveness runs checks
+      tagged ``live``, the startup probe ``startup``, and readiness those tagged ``ready`` plus
+      every untagged check.
+    - ``include`` / ``exclude``: check names added to or removed from that selection.
+    - ``warn_only``: check names whose failure only degrades this probe to warn.
+    - ``deadline``, ``status_codes``: as for ``Health``; the ``Health``'s by default.
+    - ``timeout_seconds``, ``period_seconds``: what the kubelet's probe is configured with;
+      healthkit warns at start-up when the deadline or the drain does not fit them.
+    """
+
+    path: str | None = None
+    tags: Collection[str] | None = None
+    include: Collection[str] = ()
+    exclude: Collection[str] = ()
+    warn_only: Collection[str] = ()
+    deadline: float | None = None
+    status_codes: Mapping[Status, int] | Mapping[str, int] | None = None
+    timeout_seconds: float = 1.0
+    period_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        path = self.path
+        if path is not None and not (
+            isinstance(path, str) and path.startswith("/") and (path == "/" or not path.endswith("/"))
+        ):
+            msg = f"Probe path must start with '/' and not end with one, like '/readyz', got {path!r}"
+            raise ValueError(msg)
+        for field in ("tags", "include", "exclude", "warn_only"):
+            value = getattr(self, field)
+            if value is None:
+                continue
+            if isinstance(value, str) or not all(isinstance(item, str) and item for item in value):
+                msg = f"Probe {field} must be a collection of non-empty strings, got {value!r}"
+                raise TypeError(msg)
+            object.__setattr__(self, field, frozenset(value))
+        if self.deadline is not None:
+            require_seconds("Probe", "deadline", self.deadline)
+        require_seconds("Probe", "timeout_seconds", self.timeout_seconds)
+        require_seconds("Probe", "period_seconds", self.period_seconds)
+
+
+def select(role: str, probe: Probe, slots: Sequence[Slot]) -> list[Slot]:
+    """The slots a probe runs, in registration order; refuses names that are not registered."""
+    names = {slot.check.name for slot in slots}
+    for field in ("include", "exclude", "warn_only"):
+        unknown = sorted(set(getattr(probe, field)) - names)
+        if unknown:
+            msg = (
+                f"{ROLES[role][0]} {field} names {', '.join(map(repr, unknown))}, which is not a registered "
+                f"check; the checks are: {', '.join(sorted(names)) or 'none'}"
+            )
+            raise ValueError(msg)
+
+    def chosen(slot: Slot) -> bool:
+        check = slot.check
+        if check.name in probe.exclude:
+            return False
+        if check.name in probe.include:
+            return True
+        if probe.tags is not None:
+            return bool(check.tags & probe.tags)  # type: ignore[operator]
+        if role == "health":
+            return True
+        if role == "ready":
+            return "ready" in check.tags or not check.tags
+        return role in check.tags
+
+    selected = [slot for slot in slots if chosen(slot)]
+    if probe.tags is not None and not any(slot.check.tags & probe.tags for slot in selected):  # type: ignore[operator]
+        _log.warning("%s: no check carries any of the tags %s", ROLES[role][0], sorted(probe.tags))
+    return selected
+
+
+class Endpoint:
+    """One probe endpoint, an ASGI app."""
+
+    def __init__(
+        self,
+        *,
+        role: str,
+        runner: Runner,
+        document: Document,
+        responder: Responder,
+        lifecycle: Lifecycle,
+        startup: Runner | None = None,
+    ) -> None:
+        self.role = role
+        self.name = ROLES[role][0]
+        self.runner = runner
+        self._by_name = {slot.check.name: slot for slot in runner.slots}
+        self._document = document
+        self._responder = responder
+        self._lifecycle = lifecycle
+        self._startup = startup
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        method = scope["method"]
+        if method not in ALLOWED_METHODS:
+            await self._responder.method_not_allowed(send)
+            return
+        text = False
+        excluded: list[str] = []
+        query = scope.get("query_string")
+        if query:
+            for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                if key == "verbose":
+                    text = True
+                elif key == "exclude":
+                    excluded.append(value)
+        text = text or _wants_text(scope.get("headers", ()))
+        one = scope.get("path_params", {}).get("name") or None
+
+        subset: list[Slot] | None = None
+        if one is not None:
+            slot = self._by_name.get(one)
+            if slot is None:
+                await self._responder.error(
+                    404, f"{self.name} has no check named {one!r}; {self._listing()}", send
+                )
+                return
+            subset = [slot]
+        elif excluded:
+            unknown = sorted(set(excluded) - self._by_name.keys())
+            if unknown:
+                names = ", ".join(map(repr, unknown))
+                await self._responder.error(
+                    400, f"cannot exclude {names}: not in {self.name}; {self._listing()}", send
+                )
+                return
+            subset = [slot for slot in self.runner.slots if slot.check.name not in excluded]
+
+        if subset is None:
+            status, observations, output, head = await self._run_role()
+        else:
+            status, observations = await self.runner.run(subset)
+            output, head = None, []
+        if text:
+            lines = head + [(obs.check.name, obs.status, obs.output) for obs in observations]
+            lines += [(f"{name} excluded:", Status.PASS, None) for name in excluded]
+            body = render_text(self.name, status is not Status.FAIL, lines)
+            await self._responder.health(method, status, body, send, text=True)
+        else:
+            body = self._document.render(status, observations, output)
+            await self._responder.health(method, status, body, send)
+
+    async def _run_role(self) -> tuple[Status, list[Observation], str | None, list[_Line]]:
+        """Run the whole probe, with what the lifecycle says about it."""
+        lifecycle = self._lifecycle
+        if self.role == "ready":
+            reason = lifecycle.not_ready()
+            if reason is not None:
+                line = "shutdown" if lifecycle.draining else "ready"
+                return Status.FAIL, [], reason, [(line, Status.FAIL, reason)]
+            if not lifecycle.started:
+                status, observations = await self._start()
+                if status is Status.FAIL:
+                    reason = "starting: waiting for the startup checks to pass"
+                    return Status.FAIL, observations, reason, [("startup", Status.FAIL, reason)]
+        elif self.role == "startup":
+            if lifecycle.started:
+                return Status.PASS, [], None, [("startup", Status.PASS, None)]
+            status, observations = await self._start()
+            return status, observations, None, []
+        status, observations = await self.runner.run()
+        return status, observations, None, []
+
+    async def _start(self) -> tuple[Status, list[Observation]]:
+        """Run the startup checks; once they pass, startup is complete and they stop running."""
+        assert self._startup is not None
+        status, observations = await self._startup.run()
+        if status is not Status.FAIL and not self._lifecycle.started:
+            self._lifecycle.started = True
+            _log.info("Startup complete: the startup checks passed")
+        return status, observations
+
+    def _listing(self) -> str:
+        names = ", ".join(self._by_name) or "none"
+        return f"its checks are: {names}"
+
+
+_Line = tuple[str, Status, str | None]
+
+
+def _wants_text(headers: Sequence[tuple[bytes, bytes]]) -> bool:
+    for key, value in headers:
+        if key == b"accept":
+            value = value.lower()
+            return b"text/plain" in value and b"json" not in value
+    return False
+
+
+def probe_deadline(probe: Probe, default: float) -> float:
+    return probe.deadline if probe.deadline is not None else default
