@@ -39,8 +39,10 @@ class Health:
 
     A ``Health`` is an ASGI app serving the full report (every check): mount it with
     ``Route("/health", health)``. ``health.routes()`` gives that plus the Kubernetes probes
-    ``/livez``, ``/readyz`` and ``/startupz``, each choosing its checks by tag (see ``Probe``).
-    Every setting is checked here, when the ``Health`` is built, never at request time.
+    ``/livez``, ``/readyz`` and ``/startupz``, each choosing its checks by tag. ``report``,
+    ``liveness``, ``readiness`` and ``startup`` take a ``Probe`` to change an endpoint's path,
+    checks, deadline, status codes or policy. Every setting is checked here, when the ``Health``
+    is built, never at request time.
     """
 
     def __init__(
@@ -58,7 +60,7 @@ class Health:
         cache_control: str | None = "no-store",
         max_threads: int = 8,
         cache_ttl: float = 0.0,
-        path: str = "/health",
+        report: Probe | None = None,
         liveness: Probe | None = None,
         readiness: Probe | None = None,
         startup: Probe | None = None,
@@ -94,10 +96,12 @@ class Health:
         if isinstance(max_threads, bool) or not isinstance(max_threads, int) or max_threads < 1:
             msg = f"Health max_threads must be a whole number of at least 1, got {max_threads!r}"
             raise ValueError(msg)
-        probes = {"health": Probe(path=path), "live": liveness, "ready": readiness, "startup": startup}
-        for role, probe in probes.items():
+        probes = {"health": report, "live": liveness, "ready": readiness, "startup": startup}
+        for probe, argument in zip(
+            probes.values(), ("report", "liveness", "readiness", "startup"), strict=True
+        ):
             if probe is not None and not isinstance(probe, Probe):
-                msg = f"Health {role if role != 'live' else 'liveness'} must be a Probe, got {probe!r}"
+                msg = f"Health {argument} must be a Probe, got {probe!r}"
                 raise TypeError(msg)
         for check in self.checks:
             ttl = self.cache_ttl if check.cache_ttl is None else check.cache_ttl

@@ -38,10 +38,10 @@ ROLES = {
 class Probe:
     """How one probe endpoint chooses and judges checks. Everything left out takes a default.
 
-    - ``path``: ``/livez``, ``/readyz``, ``/startupz`` by default.
-    - ``tags``: run the checks carrying any of these tags. By default liveness runs checks
-      tagged ``live``, the startup probe ``startup``, and readiness those tagged ``ready`` plus
-      every untagged check.
+    - ``path``: ``/health``, ``/livez``, ``/readyz``, ``/startupz`` by default.
+    - ``tags``: run the checks carrying any of these tags. By default the report runs every
+      check, liveness the checks tagged ``live``, the startup probe ``startup``, and readiness
+      those tagged ``ready`` plus every untagged check.
     - ``include`` / ``exclude``: check names added to or removed from that selection.
     - ``warn_only``: check names whose failure only degrades this probe to warn.
     - ``deadline``, ``status_codes``: as for ``Health``; the ``Health``'s by default.

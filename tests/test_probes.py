@@ -1,0 +1,277 @@
+"""Probe endpoints from one registry: selection, per-probe policy, Kubernetes conventions."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+
+from healthkit import Check, Health, Probe, Result, Status
+from tests.conftest import document, request
+
+
+class Counted:
+    def __init__(self, status: Status = Status.PASS, output: str | None = None) -> None:
+        self.calls = 0
+        self.status = status
+        self.output = output
+
+    async def __call__(self) -> Result | None:
+        self.calls += 1
+        if self.status is Status.FAIL:
+            raise ConnectionError
+        return Result(self.status, output=self.output) if self.status is not Status.PASS else None
+
+
+def app_with(health: Health) -> Starlette:
+    return Starlette(routes=health.routes())
+
+
+def names(body: dict[str, Any]) -> set[str]:
+    return set(body.get("checks", {}))
+
+
+async def test_one_registry_serves_four_endpoints_selected_by_tags() -> None:
+    health = Health(
+        [
+            Check("loop", Counted(), tags={"live"}),
+            Check("postgres", Counted(), external=True),  # untagged: a readiness dependency
+            Check("cache", Counted(), tags={"ready"}),
+            Check("migrations", Counted(), tags={"startup"}),
+        ]
+    )
+    app = app_with(health)
+
+    # The startup probe first: once startup is complete it answers without running its checks.
+    bodies = {
+        path: document(await request(app, path=path))
+        for path in ("/startupz", "/livez", "/readyz", "/health")
+    }
+
+    assert {"loop"} == names(bodies["/livez"])
+    assert {"postgres", "cache"} == names(bodies["/readyz"])
+    assert {"migrations"} == names(bodies["/startupz"])
+    assert {"loop", "postgres", "cache", "migrations"} == names(bodies["/health"])
+
+
+@pytest.mark.parametrize("path", ["/readyz", "/readyz/", "/livez/", "/health/"])
+async def test_paths_answer_with_and_without_a_trailing_slash_never_redirecting(path: str) -> None:
+    response = await request(app_with(Health([Check("db", Counted())])), path=path)
+
+    assert 200 == response.status_code
+    assert "pass" == document(response)["status"]
+
+
+async def test_paths_and_selection_are_configurable_per_probe() -> None:
+    health = Health(
+        [Check("a", Counted(), tags={"core"}), Check("b", Counted()), Check("c", Counted(), tags={"core"})],
+        liveness=Probe(path="/healthz/live", tags={"core"}, exclude={"c"}),
+        readiness=Probe(path="/ready", include={"a"}, exclude={"b"}),
+    )
+    app = app_with(health)
+
+    live = document(await request(app, path="/healthz/live"))
+    ready = document(await request(app, path="/ready"))
+
+    assert {"a"} == names(live)
+    assert {"a"} == names(ready)
+    assert 404 == (await request(app, path="/readyz")).status_code
+
+
+async def test_the_same_check_can_fail_readiness_but_only_degrade_the_report() -> None:
+    health = Health(
+        [Check("postgres", Counted(Status.FAIL))],
+        report=Probe(warn_only={"postgres"}),
+    )
+    app = app_with(health)
+
+    ready = await request(app, path="/readyz")
+    report = await request(app, path="/health")
+    live = await request(app, path="/livez")
+
+    assert (503, "fail") == (ready.status_code, document(ready)["status"])
+    assert (200, "warn") == (report.status_code, document(report)["status"])
+    assert (200, set()) == (live.status_code, names(document(live)))
+
+
+async def test_each_probe_can_have_its_own_status_codes_and_deadline() -> None:
+    health = Health(
+        [Check("db", Counted(Status.FAIL))],
+        readiness=Probe(status_codes={"pass": 200, "warn": 200, "fail": 500}, deadline=0.5),
+    )
+
+    response = await request(app_with(health), path="/readyz")
+
+    assert 500 == response.status_code
+    assert 0.5 == health.probes["ready"].deadline
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"readiness": Probe(include={"nope"})},
+            "readyz include names 'nope', which is not a registered check",
+        ),
+        ({"liveness": Probe(exclude={"x"})}, "livez exclude names 'x'"),
+        ({"report": Probe(warn_only={"y"})}, "health warn_only names 'y'"),
+    ],
+)
+def test_naming_a_check_that_does_not_exist_is_refused(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message) as info:
+        Health([Check("db", Counted())], **kwargs)
+
+    assert "the checks are: db" in str(info.value)
+
+
+@pytest.mark.parametrize("path", ["readyz", "/readyz/", ""])
+def test_a_probe_path_must_be_absolute_without_a_trailing_slash(path: str) -> None:
+    with pytest.raises(ValueError, match="must start with '/' and not end with one"):
+        Probe(path=path)
+
+
+def test_a_probe_argument_must_be_a_probe() -> None:
+    with pytest.raises(TypeError, match="Health readiness must be a Probe"):
+        Health([], readiness={"tags": {"ready"}})  # type: ignore[arg-type]
+
+
+async def test_a_path_with_a_check_name_runs_and_reports_that_check_only() -> None:
+    db, cache = Counted(), Counted(Status.FAIL)
+    app = app_with(Health([Check("db", db), Check("cache", cache)]))
+
+    response = await request(app, path="/readyz/db")
+
+    assert 200 == response.status_code
+    assert {"db"} == names(document(response))
+    assert (1, 0) == (db.calls, cache.calls)
+
+
+async def test_an_unknown_check_name_in_the_path_is_404_saying_what_exists_and_runs_nothing() -> None:
+    db = Counted()
+    app = app_with(Health([Check("db", db), Check("cache", Counted())]))
+
+    response = await request(app, path="/readyz/postgres")
+
+    assert 404 == response.status_code
+    assert "readyz has no check named 'postgres'; its checks are: db, cache" == response.text.strip()
+    assert 0 == db.calls
+
+
+async def test_exclude_leaves_checks_out_and_the_listing_says_so() -> None:
+    db, cache = Counted(), Counted(Status.FAIL)
+    app = app_with(Health([Check("db", db), Check("cache", cache)]))
+
+    response = await request(app, path="/readyz?exclude=cache&verbose")
+
+    assert 200 == response.status_code
+    assert "[+]db ok\n[+]cache excluded: ok\nreadyz check passed\n" == response.text
+    assert 0 == cache.calls
+
+
+async def test_an_unknown_name_in_exclude_is_400_saying_what_exists_and_runs_nothing() -> None:
+    db = Counted()
+    app = app_with(Health([Check("db", db)]))
+
+    response = await request(app, path="/readyz?exclude=db&exclude=redis")
+
+    assert 400 == response.status_code
+    assert "cannot exclude 'redis': not in readyz; its checks are: db" == response.text.strip()
+    assert 0 == db.calls
+
+
+@pytest.mark.parametrize(("path", "accept"), [("/readyz?verbose", "*/*"), ("/readyz", "text/plain")])
+async def test_verbose_or_accept_text_plain_gives_the_plain_text_listing(path: str, accept: str) -> None:
+    health = Health(
+        [
+            Check("postgres", Counted()),
+            Check("replica", Counted(Status.WARN, "lag 12s")),
+            Check("redis", Counted(Status.FAIL)),
+        ]
+    )
+
+    response = await request(app_with(health), path=path, headers={"accept": accept})
+
+    assert 503 == response.status_code
+    assert "text/plain; charset=utf-8" == response.headers["content-type"]
+    assert (
+        "[+]postgres ok\n[+]replica warn: lag 12s\n[-]redis failed: ConnectionError\nreadyz check failed\n"
+        == response.text
+    )
+
+
+async def test_startup_gates_readiness_until_the_startup_checks_pass_once() -> None:
+    migrations = Counted(Status.FAIL)
+    db = Counted()
+    health = Health([Check("migrations", migrations, tags={"startup"}), Check("db", db)])
+    app = app_with(health)
+
+    starting = await request(app, path="/startupz")
+    not_ready = await request(app, path="/readyz")
+    db_calls_while_starting = db.calls
+    live = await request(app, path="/livez")
+    migrations.status = Status.PASS
+    started = await request(app, path="/startupz")
+    ready = await request(app, path="/readyz")
+    calls_after_start = migrations.calls
+    again = await request(app, path="/startupz")
+    await request(app, path="/readyz")
+
+    assert 503 == starting.status_code
+    assert 503 == not_ready.status_code
+    assert "starting: waiting for the startup checks to pass" == document(not_ready)["output"]
+    assert 0 == db_calls_while_starting  # readiness runs none of its checks before startup completes
+    assert 200 == live.status_code
+    assert 200 == started.status_code
+    assert 200 == ready.status_code
+    assert 200 == again.status_code
+    assert {"status": "pass"} == document(again)
+    assert calls_after_start == migrations.calls  # startup checks stop running once they pass
+
+
+async def test_marking_not_ready_fails_readiness_with_the_reason_but_not_liveness() -> None:
+    health = Health([Check("db", Counted())])
+    app = app_with(health)
+
+    health.set_ready(False, "maintenance window")
+    ready = await request(app, path="/readyz")
+    text = await request(app, path="/readyz?verbose")
+    live = await request(app, path="/livez")
+    health.set_ready(True)
+    back = await request(app, path="/readyz")
+
+    assert 503 == ready.status_code
+    assert "not ready: maintenance window" == document(ready)["output"]
+    assert "[-]ready failed: not ready: maintenance window\nreadyz check failed\n" == text.text
+    assert 200 == live.status_code
+    assert 200 == back.status_code
+
+
+def test_set_ready_refuses_a_non_boolean() -> None:
+    with pytest.raises(TypeError, match="set_ready takes True or False"):
+        Health([]).set_ready("no")  # type: ignore[arg-type]
+
+
+def test_risky_setups_are_logged_at_startup(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="healthkit"):
+        Health(
+            [Check("postgres", Counted(), external=True, tags={"live", "ready"})],
+            readiness=Probe(deadline=1.0, timeout_seconds=1.0, period_seconds=10),
+            drain_delay=5,
+        )
+
+    text = caplog.text
+    assert "Check 'postgres' checks an external dependency but is in the liveness probe" in text
+    assert "readyz deadline 1.0s is not shorter than its kubelet timeoutSeconds 1.0s" in text
+    assert "drain_delay 5s is shorter than the readiness periodSeconds 10s" in text
+
+
+def test_a_sound_setup_logs_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="healthkit"):
+        Health(
+            [Check("postgres", Counted(), external=True), Check("loop", Counted(), tags={"live"})],
+            drain_delay=15,
+        )
+
+    assert [] == caplog.records
