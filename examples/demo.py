@@ -4,7 +4,9 @@ Run it with ``make demo`` and open http://127.0.0.1:8000/health. Out of the box 
 ``warn`` (200): the database and the process are fine, but the (non-critical) mail relay on
 port 2525 is not running. ``curl -X POST 'http://127.0.0.1:8000/jobs?count=500'`` fills the job
 queue past its warning level; start something on port 2525 (``python -m http.server 2525``)
-and the relay check passes.
+and the relay check passes. The Kubernetes probes are there too: /livez, /readyz (try
+/readyz?verbose), /startupz; ``curl -X POST http://127.0.0.1:8000/maintenance`` takes the
+service out of rotation (readiness fails) and ``curl -X DELETE ...`` puts it back.
 
 Settings come from the environment, with defaults that need no setup:
 HEALTHKIT_DEMO_DB (an SQLite file), HEALTHKIT_DEMO_MAIL_PORT (2525).
@@ -91,7 +93,9 @@ health = Health(
 
 
 async def home(request: Request) -> PlainTextResponse:
-    return PlainTextResponse("healthkit demo: GET /health, POST /jobs?count=N\n")
+    return PlainTextResponse(
+        "healthkit demo: GET /health /livez /readyz /startupz, POST /jobs?count=N, POST|DELETE /maintenance\n"
+    )
 
 
 async def add_jobs(request: Request) -> JSONResponse:
@@ -107,12 +111,19 @@ async def clear_jobs(request: Request) -> JSONResponse:
     return JSONResponse({"queued": 0})
 
 
+async def maintenance(request: Request) -> JSONResponse:
+    entering = request.method == "POST"
+    health.set_ready(not entering, "maintenance" if entering else None)
+    return JSONResponse({"maintenance": entering})
+
+
 app = Starlette(
     routes=[
+        *health.routes(),  # /health, /livez, /readyz, /startupz
         Route("/", home),
-        Route("/health", health),
         Route("/jobs", add_jobs, methods=["POST"]),
         Route("/jobs", clear_jobs, methods=["DELETE"]),
+        Route("/maintenance", maintenance, methods=["POST", "DELETE"]),
     ],
     lifespan=health.lifespan,
 )

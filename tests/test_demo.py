@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -17,15 +13,9 @@ import httpx2
 import pytest
 
 from tests.conftest import document, lifespan, request
+from tests.servers import Server, free_port
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -114,22 +104,11 @@ def served_demo(demo_env: dict[str, str]) -> Iterator[str]:
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "demo:app", "--app-dir", str(EXAMPLES)]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    server = subprocess.Popen(command, env={**os.environ, **demo_env})
-    url = f"http://127.0.0.1:{port}"
+    server = Server(command, port, demo_env)
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"uvicorn did not start serving the demo on {url}")
-                time.sleep(0.05)
-        yield url
+        yield server.url
     finally:
-        server.terminate()
-        server.wait(10)
+        server.stop()
 
 
 async def test_demo_under_uvicorn_answers_get_head_options_and_refuses_post(served_demo: str) -> None:

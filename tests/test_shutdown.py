@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
-import anyio.to_thread
 import httpx2
 import pytest
 
 from tests.conftest import document
+from tests.servers import Server, free_port
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SERVERS = {
@@ -40,51 +37,18 @@ def anyio_backend() -> str:
     return "asyncio"  # the client's loop; each server picks its own
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Server:
-    def __init__(self, kind: str, drain: str, tmp_path: Path) -> None:
-        port = free_port()
-        env = {
-            **os.environ,
-            "HEALTHKIT_DRAIN_DELAY": drain,
-            "HEALTHKIT_READY_PERIOD": "1",
-            "HEALTHKIT_SERVICE_DB": str(tmp_path / "service.sqlite3"),
-        }
-        self.process = subprocess.Popen([*SERVERS[kind], "--port", str(port)], env=env)
-        self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    pytest.fail(f"{kind} did not start serving on {self.url}")
-                time.sleep(0.05)
-
-    def signal(self, signum: int) -> None:
-        self.process.send_signal(signum)
-
-    async def exited(self, within: float) -> float:
-        """Wait for the process to end; returns when (time.monotonic())."""
-        await anyio.to_thread.run_sync(self.process.wait, within)
-        return time.monotonic()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(10)
+def start(kind: str, drain: str, tmp_path: Path) -> Server:
+    port = free_port()
+    env = {
+        "HEALTHKIT_DRAIN_DELAY": drain,
+        "HEALTHKIT_READY_PERIOD": "1",
+        "HEALTHKIT_SERVICE_DB": str(tmp_path / "service.sqlite3"),
+    }
+    return Server([*SERVERS[kind], "--port", str(port)], port, env)
 
 
 @pytest.fixture
-def servers(tmp_path: Path) -> Iterator[list[Server]]:
+def servers() -> Iterator[list[Server]]:
     started: list[Server] = []
     yield started
     for server in started:
@@ -101,7 +65,7 @@ async def until_ready(client: httpx2.AsyncClient) -> None:
 async def test_sigterm_fails_readiness_keeps_serving_finishes_requests_then_exits(
     kind: str, servers: list[Server], tmp_path: Path
 ) -> None:
-    server = Server(kind, "2", tmp_path)
+    server = start(kind, "2", tmp_path)
     servers.append(server)
     async with httpx2.AsyncClient(base_url=server.url, timeout=10) as client:
         await until_ready(client)
@@ -135,7 +99,7 @@ async def test_sigterm_fails_readiness_keeps_serving_finishes_requests_then_exit
 async def test_a_second_signal_during_the_drain_stops_at_once(
     kind: str, servers: list[Server], tmp_path: Path
 ) -> None:
-    server = Server(kind, "60", tmp_path)
+    server = start(kind, "60", tmp_path)
     servers.append(server)
     async with httpx2.AsyncClient(base_url=server.url, timeout=10) as client:
         await until_ready(client)
@@ -154,7 +118,7 @@ async def test_a_second_signal_during_the_drain_stops_at_once(
 async def test_without_a_drain_delay_the_server_stops_as_it_always_did(
     kind: str, servers: list[Server], tmp_path: Path
 ) -> None:
-    server = Server(kind, "", tmp_path)
+    server = start(kind, "", tmp_path)
     servers.append(server)
     async with httpx2.AsyncClient(base_url=server.url, timeout=10) as client:
         await until_ready(client)

@@ -1,0 +1,64 @@
+"""Real processes on loopback for tests: servers under test and the clients in front of them."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+
+import anyio
+import anyio.to_thread
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Process:
+    """A process started for a test; stopped (killed if need be) by `stop`."""
+
+    def __init__(self, command: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+        self.command = list(command)
+        self.process = subprocess.Popen(self.command, env={**os.environ, **(env or {})})
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    async def exited(self, within: float) -> float:
+        """Wait for the process to end; returns when it did (time.monotonic())."""
+        await anyio.to_thread.run_sync(self.process.wait, within)
+        return time.monotonic()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.process.wait(10)
+
+
+class Server(Process):
+    """A process that serves on 127.0.0.1:`port`; waits until the port accepts connections."""
+
+    def __init__(self, command: Sequence[str], port: int, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(command, env)
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    return
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    pytest.fail(f"{command[0]} did not start serving on {self.url}")
+                time.sleep(0.05)
