@@ -23,7 +23,7 @@ from ._status import Status
 if TYPE_CHECKING:
     from ._slot import Slot
 
-__all__ = ["ThreadRun", "call", "seconds", "timed_out"]
+__all__ = ["ThreadRun", "call", "failed", "seconds", "timed_out"]
 
 _log = logging.getLogger("healthkit")
 
@@ -66,12 +66,12 @@ async def call(
         else:
             run = await _call_in_thread(slot, started, limiter)
             if run.error is not None:
-                return _failed(check, run.error, wall, clock() - started)
+                return failed(check, run.error, wall, clock() - started)
             value = run.value
     except BaseException as exc:  # a check's SystemExit or odd BaseException is its failure
         if _passes_through(exc):
             raise
-        return _failed(check, exc, wall, clock() - started)
+        return failed(check, exc, wall, clock() - started)
     return _observe(check, value, wall, clock() - started)
 
 
@@ -151,7 +151,7 @@ def timed_out(
     run = slot.thread_run
     if run is not None and run.started < started:
         output += f"; still running from an earlier call started {seconds(now - run.started)} ago"
-    return Observation(slot.check, Status.FAIL, wall, limit, output=output)
+    return Observation(slot.check, Status.FAIL, wall, limit, output=output, timed_out=True)
 
 
 def _observe(check: Check, value: object, wall: datetime, duration: float) -> Observation:
@@ -204,7 +204,7 @@ def _bad_return(check: Check, value: object, wall: datetime, duration: float) ->
     return Observation(check, Status.FAIL, wall, duration, output=output)
 
 
-def _failed(check: Check, exc: BaseException, wall: datetime, duration: float) -> Observation:
+def failed(check: Check, exc: BaseException, wall: datetime, duration: float) -> Observation:
     # The public output names the exception type only; the message and traceback (which can
     # hold DSNs, passwords, hostnames) go to the server's log when the status changes.
     return Observation(check, Status.FAIL, wall, duration, output=type(exc).__name__, error=exc)

@@ -10,6 +10,7 @@ the probe that started it, cut at that probe's deadline.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -21,7 +22,7 @@ import anyio.lowlevel
 import sniffio
 from anyio.abc import TaskGroup
 
-from ._call import call, seconds, timed_out
+from ._call import call, failed, seconds, timed_out
 from ._check import Check
 from ._events import Events
 from ._report import Observation
@@ -29,6 +30,11 @@ from ._slot import Flight, Slot
 from ._status import Status
 
 __all__ = ["Engine", "native_loop"]
+
+_log = logging.getLogger("healthkit")
+
+#: Seconds the end of the lifespan waits for the calls it cancels to end.
+_STOP_GRACE = 5.0
 
 
 class Engine:
@@ -66,12 +72,14 @@ class Engine:
                     f"last result is {seconds(age)} old, older than the allowed {seconds(slot.max_age)}: "
                     "the background refresh is not keeping up"
                 )
-                return Observation(
-                    slot.check, Status.FAIL, latest.time, latest.duration, output, age=age
-                ), False
+                stale = Observation(slot.check, Status.FAIL, latest.time, latest.duration, output, age=age)
+                slot.track(stale, now, loop)
+                return stale, False
             if slot.current_flight(loop) is not None:
                 return None, False  # the first background call is running: wait for it
-            return self._not_yet(slot, now), False
+            missing = self._not_yet(slot, now)
+            slot.track(missing, now, loop)
+            return missing, False
         if latest is not None:
             age = now - slot.latest_at
             if age < slot.ttl:
@@ -119,9 +127,11 @@ class Engine:
         try:
             with anyio.move_on_after(limit) as scope:
                 outcome = await call(slot, flight.wall, anyio.current_time, self.limiter)
-        except BaseException:
-            slot.abandon(flight)
-            raise
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt | anyio.get_cancelled_exc_class()):
+                slot.abandon(flight)
+                raise
+            outcome = failed(slot.check, exc, flight.wall, anyio.current_time() - flight.started)
         now = anyio.current_time()
         if outcome is None or scope.cancel_called:  # a check that caught its cancellation timed out too
             outcome = timed_out(slot, flight.wall, limit, flight.started, now, deadline=deadline)
@@ -153,9 +163,28 @@ class Engine:
             finally:
                 self._group = None
                 group.cancel_scope.cancel()
-                for slot in self.slots.values():
-                    if slot.flight is not None and slot.flight.cancel is not None:
-                        slot.flight.cancel()
+                await self._stop_detached()
+
+    async def _stop_detached(self) -> None:
+        """Cancel the asyncio calls no task group owns, and wait (a while) for them to end, so
+        that nothing of this Health runs after its lifespan (and the app's pools) closed."""
+        stopping = []
+        for slot in self.slots.values():
+            flight = slot.flight
+            if flight is not None and flight.cancel is not None and not flight.settled:
+                flight.stopping = True
+                flight.cancel()
+                stopping.append(flight)
+        if not stopping:
+            return
+        with anyio.CancelScope(shield=True), anyio.move_on_after(_STOP_GRACE):
+            for flight in stopping:
+                if not flight.settled:
+                    ended = anyio.Event()
+                    flight.subscribe(ended.set)
+                    await ended.wait()
+        if not all(flight.settled for flight in stopping):
+            _log.warning("Some checks ignored their cancellation and are still running after the lifespan")
 
     async def _refresh(self, slot: Slot, flight: Flight | None) -> None:
         check = slot.check
@@ -164,6 +193,8 @@ class Engine:
             await anyio.sleep(check.initial_delay)
         loop = native_loop()
         while True:
+            # The interval runs from the start of one call to the start of the next.
+            started = anyio.current_time()
             if flight is None:
                 flight = slot.current_flight(loop) or self.start_detached(slot)
             if not flight.settled:
@@ -171,7 +202,7 @@ class Engine:
                 flight.subscribe(done.set)
                 await done.wait()
             flight = None
-            await anyio.sleep(check.refresh_every + random.uniform(0, slot.jitter))  # noqa: S311
+            await anyio.sleep_until(started + check.refresh_every + random.uniform(0, slot.jitter))  # noqa: S311
 
 
 def native_loop() -> object:
@@ -190,9 +221,13 @@ def _landed(slot: Slot, flight: Flight, timer: asyncio.TimerHandle, task: asynci
     if flight.expired:
         # Cut at its timeout (if the check ignored its cancellation, this is when it gave up).
         outcome = timed_out(slot, flight.wall, slot.check.timeout, flight.started, now, deadline=False)
-    elif task.cancelled():
+    elif flight.stopping:
         slot.abandon(flight)  # stopped by the lifespan's end
         return
+    elif task.cancelled():
+        # Nobody here cancelled it: the check raised CancelledError itself.
+        outcome = failed(slot.check, asyncio.CancelledError(), flight.wall, now - flight.started)
     else:
-        outcome = task.result()
+        exc = task.exception()
+        outcome = task.result() if exc is None else failed(slot.check, exc, flight.wall, now - flight.started)
     slot.complete(flight, outcome, now)

@@ -31,6 +31,7 @@ class Observation:
     affected_endpoints: tuple[str, ...] = ()
     error: BaseException | None = None  # for the server's log only; never rendered
     age: float | None = None  # seconds since the call ended, when served from cache
+    timed_out: bool = False
 
     def served(self, age: float) -> Observation:
         """This outcome as served again, ``age`` seconds after its call ended."""
@@ -45,6 +46,7 @@ class Observation:
             self.affected_endpoints,
             self.error,
             age,
+            self.timed_out,
         )
 
 

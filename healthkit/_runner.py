@@ -49,10 +49,15 @@ class Runner:
         self._warn_only = warn_only
         self._overall: Status | None = None
         self._overall_since = 0.0
+        self._overall_loop: object = None
+        self._probes = 0  # probes started: numbers each probe's snapshot
+        self._applied = 0  # the newest snapshot applied to the overall status
 
     async def run(self, slots: Sequence[Slot] | None = None) -> tuple[Status, list[Observation]]:
         """The overall status and one observation per check, in registration order. ``slots``
         runs a subset (an exclusion, one check): its status is not this endpoint's."""
+        self._probes += 1
+        snapshot = self._probes
         selected = self.slots if slots is None else slots
         if not selected:
             observations: list[Observation] = []
@@ -70,8 +75,11 @@ class Runner:
                 async with anyio.create_task_group() as own:
                     observations = await self._gather(selected, own, now, owner=True)
         status = worst(self.contribution(obs) for obs in observations)
-        if slots is None and status is not self._overall:
-            self._changed(status, observations, now)
+        # Concurrent probes may end out of order: an older snapshot never overrides a newer one.
+        if slots is None and snapshot > self._applied:
+            self._applied = snapshot
+            if status is not self._overall:
+                self._changed(status, observations, now)
         return status, observations
 
     def contribution(self, obs: Observation) -> Status:
@@ -118,7 +126,7 @@ class Runner:
                     flight.unsubscribe(settled)
             later = loop.time()
             for index, slot, flight in pending:
-                results[index] = flight.outcome or self._late(slot, flight, now, later)
+                results[index] = flight.outcome or self._late(slot, flight, now, later, loop)
         return results  # type: ignore[return-value]
 
     async def _gather(
@@ -140,11 +148,11 @@ class Runner:
             flight = slot.current_flight(loop) or engine.start_in(group, slot, deadline=deadline)
             pending.append((len(results), slot, flight))
             results.append(None)
-        if pending:
+        while pending:
             done = anyio.Event()
             remaining = len(pending)
 
-            def settled() -> None:
+            def settled(done: anyio.Event = done) -> None:
                 nonlocal remaining
                 remaining -= 1
                 if remaining == 0:
@@ -153,37 +161,54 @@ class Runner:
             for _, _, flight in pending:
                 flight.subscribe(settled)
             try:
-                with anyio.move_on_after(self.deadline):
+                with anyio.move_on_after(now + self.deadline - anyio.current_time()):
                     await done.wait()
             finally:
                 for _, _, flight in pending:
                     flight.unsubscribe(settled)
             later = anyio.current_time()
+            left = now + self.deadline - later
+            again: list[tuple[int, Slot, Flight]] = []
             for index, slot, flight in pending:
-                results[index] = flight.outcome or self._late(slot, flight, now, later)
+                if flight.settled and flight.outcome is None and left > 0:
+                    # The probe that owned the call was cancelled (its client went away): this
+                    # probe makes a call of its own in the time it has left.
+                    retry = slot.current_flight(loop) or engine.start_in(
+                        group, slot, deadline=left if owner else None
+                    )
+                    again.append((index, slot, retry))
+                else:
+                    results[index] = flight.outcome or self._late(slot, flight, now, later, loop)
+            pending = again
         return results  # type: ignore[return-value]
 
-    def _late(self, slot: Slot, flight: Flight, started: float, now: float) -> Observation:
+    def _late(self, slot: Slot, flight: Flight, started: float, now: float, loop: object) -> Observation:
         """The probe's deadline came before the call it waited on ended."""
         check = slot.check
-        if flight.started < started:
+        if flight.settled:
+            output = "interrupted: the call was cancelled before it ended"
+        elif flight.started < started:
             output = (
                 f"timed out after {seconds(now - started)}; "
                 f"still running from an earlier call started {seconds(now - flight.started)} ago"
             )
-        elif flight.settled:
-            output = "interrupted: the probe that started this call was cancelled"
         elif check.timeout > self.deadline:
             output = f"timed out after {seconds(self.deadline)} (the probe's deadline)"
         else:
             output = f"timed out after {seconds(check.timeout)}"
-        return Observation(check, Status.FAIL, flight.wall, now - started, output=output)
+        late = Observation(check, Status.FAIL, flight.wall, now - started, output=output, timed_out=True)
+        # Not a call's outcome: damping shows it as it would a failed call, without counting it.
+        late = slot.damped(late, now, loop)
+        slot.track(late, now, loop)
+        return late
 
     def _changed(self, status: Status, observations: list[Observation], now: float) -> None:
         old = self._overall
-        lasted = None if old is None else now - self._overall_since
+        loop = native_loop()
+        lasted = None if old is None or self._overall_loop is not loop else now - self._overall_since
         self._overall = status
         self._overall_since = now
+        self._overall_loop = loop
         failing = [obs.check.name for obs in observations if obs.status is not Status.PASS]
         output = f"not passing: {', '.join(failing)}" if failing else None
         self._events.emit(StatusChange(None, old, status, lasted, output, probe=self._probe))

@@ -24,7 +24,7 @@ SLOW_SHARE = 0.8
 class Flight:
     """One call of a check in progress; every probe that wants the check meanwhile waits on it."""
 
-    __slots__ = ("_waiters", "cancel", "expired", "loop", "outcome", "settled", "started", "wall")
+    __slots__ = ("_waiters", "cancel", "expired", "loop", "outcome", "settled", "started", "stopping", "wall")
 
     def __init__(self, started: float, wall: datetime, loop: object) -> None:
         self.started = started  # loop clock
@@ -33,6 +33,7 @@ class Flight:
         self.outcome: Observation | None = None  # None once settled: the call was abandoned
         self.settled = False
         self.expired = False  # its timeout passed (asyncio: it may ignore the cancellation)
+        self.stopping = False  # cancelled by the end of the lifespan
         self.cancel: Callable[[], object] | None = None
         self._waiters: list[Callable[[], None]] = []
 
@@ -55,6 +56,7 @@ class Slot:
     """A registered check as a Health runs it."""
 
     __slots__ = (
+        "_streak_logged",
         "background",
         "check",
         "damper",
@@ -66,6 +68,7 @@ class Slot:
         "latest_loop",
         "max_age",
         "reported",
+        "reported_loop",
         "reported_since",
         "slow",
         "stale",
@@ -93,7 +96,9 @@ class Slot:
         self.thread_run: ThreadRun | None = None
         self.reported: Status | None = None
         self.reported_since = 0.0
+        self.reported_loop: object = None
         self.slow = False
+        self._streak_logged = False
 
     def current_flight(self, loop: object) -> Flight | None:
         """The call in flight on this event loop. One left by a loop that is gone (a test client
@@ -107,11 +112,14 @@ class Slot:
         """A call ended at ``now`` with ``raw``: damp it, keep it, tell whoever waits."""
         if self.flight is flight:
             self.flight = None
-        reported = self.damper.apply(raw, now) if self.damper is not None else raw
+        reported = self.damper.apply(raw, now, flight.loop) if self.damper is not None else raw
         self.latest = reported
         self.latest_at = now
         self.latest_loop = flight.loop
-        self._note(reported, now)
+        if not self.track(reported, now, flight.loop) and raw.error is not None:
+            _log.debug("Check %r failed again", self.check.name, exc_info=raw.error)
+        if not raw.timed_out:
+            self._note_speed(raw)
         flight.settle(reported)
 
     def abandon(self, flight: Flight) -> None:
@@ -120,23 +128,33 @@ class Slot:
             self.flight = None
         flight.settle(None)
 
-    def _note(self, reported: Observation, now: float) -> None:
-        check = self.check
+    def damped(self, outcome: Observation, now: float, loop: object) -> Observation:
+        """An outcome that is not a call's (a probe's deadline came first), as damping shows it."""
+        return self.damper.preview(outcome, now, loop) if self.damper is not None else outcome
+
+    def track(self, reported: Observation, now: float, loop: object) -> bool:
+        """Note the status this check reports now: listeners and the log hear of changes.
+        True when the log got ``reported``'s exception with it."""
         status = reported.status
-        if status is not self.reported:
-            lasted = None if self.reported is None else now - self.reported_since
-            change = StatusChange(check.name, self.reported, status, lasted, reported.output)
-            self.reported = status
-            self.reported_since = now
-            self.events.emit(change, reported.error)
-        elif reported.error is not None:
-            _log.debug("Check %r failed again", check.name, exc_info=reported.error)
-        slow = SLOW_SHARE * check.timeout <= reported.duration < check.timeout
+        if status is self.reported:
+            return False
+        old = self.reported
+        lasted = None if old is None or self.reported_loop is not loop else now - self.reported_since
+        self.reported, self.reported_since, self.reported_loop = status, now, loop
+        # The traceback is logged once per stretch away from pass.
+        error = None if self._streak_logged else reported.error
+        self._streak_logged = status is not Status.PASS and (self._streak_logged or error is not None)
+        self.events.emit(StatusChange(self.check.name, old, status, lasted, reported.output), error)
+        return error is not None
+
+    def _note_speed(self, raw: Observation) -> None:
+        check = self.check
+        slow = SLOW_SHARE * check.timeout <= raw.duration < check.timeout
         if slow and not self.slow:
             _log.warning(
                 "Check %r is slow: it took %s of its %s timeout",
                 check.name,
-                seconds(reported.duration),
+                seconds(raw.duration),
                 seconds(check.timeout),
             )
         self.slow = slow
