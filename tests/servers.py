@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
 
 import anyio
 import anyio.to_thread
@@ -62,3 +65,21 @@ class Server(Process):
                     self.stop()
                     pytest.fail(f"{command[0]} did not start serving on {self.url}")
                 time.sleep(0.05)
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def load_example(filename: str, env: Mapping[str, str]) -> ModuleType:
+    """A fresh copy of examples/`filename`, imported with `env` set (examples read it at import)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        spec = importlib.util.spec_from_file_location(
+            f"example_{Path(filename).stem}_under_test", EXAMPLES / filename
+        )
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return module

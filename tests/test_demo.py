@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +12,7 @@ import httpx2
 import pytest
 
 from tests.conftest import document, lifespan, request
-from tests.servers import Server, free_port
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from tests.servers import EXAMPLES, Server, free_port, load_example
 
 
 @pytest.fixture
@@ -24,15 +21,8 @@ def demo_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def demo(demo_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    for key, value in demo_env.items():
-        monkeypatch.setenv(key, value)
-    spec = importlib.util.spec_from_file_location("healthkit_demo_under_test", EXAMPLES / "demo.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def demo(demo_env: dict[str, str]) -> ModuleType:
+    return load_example("demo.py", demo_env)
 
 
 async def test_demo_degrades_to_warn_when_its_optional_mail_relay_is_down(demo: ModuleType) -> None:

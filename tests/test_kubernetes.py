@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -11,7 +9,7 @@ import pytest
 import yaml
 from starlette.routing import Route
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from tests.servers import EXAMPLES, load_example
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +22,7 @@ def container() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def service(container: dict[str, Any]) -> ModuleType:
-    env = {item["name"]: item["value"] for item in container["env"]}
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        spec = importlib.util.spec_from_file_location("healthkit_service_under_test", EXAMPLES / "service.py")
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return module
+    return load_example("service.py", {item["name"]: item["value"] for item in container["env"]})
 
 
 @pytest.mark.parametrize(
