@@ -6,6 +6,7 @@ import importlib.util
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -83,3 +84,10 @@ def load_example(filename: str, env: Mapping[str, str]) -> ModuleType:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     return module
+
+
+def serve_demo(env: Mapping[str, str]) -> Server:
+    """examples/demo.py under a real uvicorn on a free loopback port."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "demo:app", "--app-dir", str(EXAMPLES)]
+    return Server([*command, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], port, env)

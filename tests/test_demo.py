@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -12,7 +11,7 @@ import httpx2
 import pytest
 
 from tests.conftest import document, lifespan, request
-from tests.servers import EXAMPLES, Server, free_port, load_example
+from tests.servers import free_port, load_example, serve_demo
 
 
 @pytest.fixture
@@ -91,10 +90,7 @@ async def test_demo_serves_its_database_check_from_cache(demo: ModuleType) -> No
 
 @pytest.fixture
 def served_demo(demo_env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "demo:app", "--app-dir", str(EXAMPLES)]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    server = Server(command, port, demo_env)
+    server = serve_demo(demo_env)
     try:
         yield server.url
     finally:

@@ -6,7 +6,6 @@ import csv
 import os
 import shutil
 import socket
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +14,8 @@ import anyio.to_thread
 import httpx2
 import pytest
 
-from tests.servers import Process, Server, free_port
+from tests.servers import EXAMPLES, Process, Server, free_port, serve_demo
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.path.exists("/usr/sbin/haproxy") else None)
 
 if HAPROXY is None:
@@ -33,12 +31,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[Server]:
-    port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "demo:app", "--app-dir", str(EXAMPLES)]
     env = {"HEALTHKIT_DEMO_DB": str(tmp_path / "demo.sqlite3"), "HEALTHKIT_DEMO_MAIL_PORT": str(free_port())}
-    server = Server(
-        [*command, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], port, env
-    )
+    server = serve_demo(env)
     yield server
     server.stop()
 

@@ -13,9 +13,8 @@ import httpx2
 import pytest
 
 from tests.conftest import document
-from tests.servers import Server, free_port
+from tests.servers import EXAMPLES, Server, free_port
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SERVERS = {
     "uvicorn": [
         sys.executable,
