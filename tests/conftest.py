@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from datetime import datetime
+from importlib import resources
 from typing import Any
 
 import anyio
 import httpx2
+import jsonschema
 import orjson
 import pytest
 from starlette.applications import Starlette
@@ -43,32 +46,17 @@ def document(response: httpx2.Response) -> dict[str, Any]:
     return body
 
 
+SCHEMA = json.loads((resources.files("healthkit") / "health.schema.json").read_text())
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
 def assert_valid_document(body: dict[str, Any]) -> None:
-    """The draft's rules for a document as healthkit emits it."""
+    """The body against the JSON Schema healthkit ships, and the rule JSON cannot state."""
+    VALIDATOR.validate(body)
     assert next(iter(body)) == "status", "status comes first"
-    assert body["status"] in {"pass", "warn", "fail"}
-    for key in ("version", "releaseId", "serviceId", "description"):
-        assert isinstance(body.get(key, ""), str)
-    assert all(isinstance(note, str) for note in body.get("notes", []))
-    links = body.get("links", {})
-    assert all(isinstance(k, str) and isinstance(v, str) for k, v in links.items())
-    for name, items in body.get("checks", {}).items():
-        assert name.count(":") <= 1
-        assert isinstance(items, list)
-        assert len(items) == 1, "a single-element array per check"
-        item = items[0]
-        assert item["status"] in {"pass", "warn", "fail"}
-        if item["status"] == "pass":
-            assert "output" not in item
-            assert "affectedEndpoints" not in item
-        else:
-            assert isinstance(item.get("output", ""), str)
-        assert item["time"].endswith("Z")
-        datetime.fromisoformat(item["time"])
-        assert isinstance(item["durationMs"], float | int)
-        assert item["durationMs"] >= 0
-        if "observedUnit" in item:
-            assert "observedValue" in item
+    for items in body.get("checks", {}).values():
+        if "time" in items[0]:
+            datetime.fromisoformat(items[0]["time"])
 
 
 async def probe(app: Any, method: str = "GET", path: str = "/health") -> tuple[int, dict[str, Any]]:
