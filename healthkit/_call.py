@@ -17,7 +17,7 @@ import anyio.to_thread
 import orjson
 
 from ._check import Check, Result
-from ._report import Observation
+from ._report import Observation, clip
 from ._status import Status
 
 if TYPE_CHECKING:
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 __all__ = ["ThreadRun", "call", "failed", "seconds", "timed_out"]
 
 _log = logging.getLogger("healthkit")
+
+#: Bytes a check's observed value, unit and affected endpoints may take as JSON.
+MAX_RESULT = 8192
 
 
 class ThreadRun:
@@ -163,7 +166,8 @@ def _observe(check: Check, value: object, wall: datetime, duration: float) -> Ob
     try:
         # Once per call (not per probe): a result that cannot be serialized is this check's
         # failure, not a broken response. Catches odd types, ints past 64 bits, lone surrogates.
-        orjson.dumps((value.output, observed, value.observed_unit, value.affected_endpoints))
+        size = len(orjson.dumps((observed, value.observed_unit, value.affected_endpoints)))
+        orjson.dumps(value.output)
     except orjson.JSONEncodeError:
         for field in ("observed_value", "output", "observed_unit", "affected_endpoints"):
             try:
@@ -174,12 +178,16 @@ def _observe(check: Check, value: object, wall: datetime, duration: float) -> Ob
         kind = type(getattr(value, field)).__name__
         output = f"{field} of type {kind} is not JSON-serializable"
         return Observation(check, Status.FAIL, wall, duration, output=output)
+    if size > MAX_RESULT:
+        _log.warning("Check %r returned a result of %d bytes as JSON", check.name, size)
+        output = f"the result is too large for a health document: {size} bytes as JSON, at most {MAX_RESULT}"
+        return Observation(check, Status.FAIL, wall, duration, output=output)
     return Observation(
         check,
         value.status,
         wall,
         duration,
-        output=value.output,
+        output=None if value.output is None else clip(value.output),
         observed_value=observed,
         observed_unit=value.observed_unit,
         affected_endpoints=tuple(value.affected_endpoints),

@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 from ._check import require_seconds
 from ._endpoint import ALLOWED_METHODS, Responder
 from ._lifecycle import Lifecycle
-from ._report import Document, Observation, render_text
+from ._report import Document, Observation, clip, render_text
 from ._runner import Runner
 from ._slot import Slot
 from ._status import Status
@@ -147,10 +147,25 @@ class Endpoint:
         excluded: list[str] = []
         query = scope.get("query_string")
         if query:
+            if len(query) > MAX_QUERY:
+                message = f"The query string is {len(query)} bytes long; a probe takes at most {MAX_QUERY}."
+                await self._responder.error(414, message, send)
+                return
+            # Unknown parameters are ignored; known ones with bad values are refused.
             for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
                 if key == "verbose":
-                    text = True
+                    flag = _FLAGS.get(value.lower())
+                    if flag is None:
+                        message = (
+                            f"verbose takes no value, or one of 1, true, 0, false; got {clip(value, 64)!r}"
+                        )
+                        await self._responder.error(400, message, send)
+                        return
+                    text = flag
                 elif key == "exclude":
+                    if not value:
+                        await self._responder.error(400, "exclude needs a check name: ?exclude=<name>", send)
+                        return
                     excluded.append(value)
         text = text or _wants_text(scope.get("headers", ()))
         one = scope.get("path_params", {}).get("name") or None
@@ -159,15 +174,14 @@ class Endpoint:
         if one is not None:
             slot = self._by_name.get(one)
             if slot is None:
-                await self._responder.error(
-                    404, f"{self.name} has no check named {one!r}; {self._listing()}", send
-                )
+                message = f"{self.name} has no check named {clip(one, 100)!r}; {self._listing()}"
+                await self._responder.error(404, message, send)
                 return
             subset = [slot]
         elif excluded:
             unknown = sorted(set(excluded) - self._by_name.keys())
             if unknown:
-                names = ", ".join(map(repr, unknown))
+                names = ", ".join(repr(clip(name, 100)) for name in unknown[:10])
                 await self._responder.error(
                     400, f"cannot exclude {names}: not in {self.name}; {self._listing()}", send
                 )
@@ -224,6 +238,10 @@ class Endpoint:
 
 
 _Line = tuple[str, Status, str | None]
+
+#: Bytes of query string a probe reads; a longer one is refused (414).
+MAX_QUERY = 1024
+_FLAGS = {"": True, "1": True, "true": True, "0": False, "false": False}
 
 
 def _wants_text(headers: Sequence[tuple[bytes, bytes]]) -> bool:

@@ -12,7 +12,18 @@ import orjson
 from ._check import Check
 from ._status import Status
 
-__all__ = ["Document", "Observation", "render_text"]
+__all__ = ["MAX_OUTPUT", "Document", "Observation", "clip", "render_text"]
+
+#: Characters an output keeps; the rest is cut, saying how much there was.
+MAX_OUTPUT = 1024
+
+
+def clip(text: str, limit: int = MAX_OUTPUT) -> str:
+    """``text`` cut to ``limit`` characters, saying so."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... (cut, {len(text)} characters in all)"
+
 
 _DUMPS_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
