@@ -69,22 +69,39 @@ class Responder:
         self._text_headers = [(b"content-type", b"text/plain; charset=utf-8"), *common]
 
     async def health(
-        self, method: str, status: Status, body: bytes, send: Send, *, text: bool = False
+        self,
+        method: str,
+        status: Status,
+        body: bytes,
+        send: Send,
+        *,
+        text: bool = False,
+        extra: list[tuple[bytes, bytes]] | None = None,
     ) -> None:
         headers = [
             *(self._text_headers if text else self._headers),
             (b"content-length", str(len(body)).encode()),
         ]
+        if extra:
+            headers += extra
         if method == "OPTIONS":
             headers.append((b"allow", _ALLOW))
         await send({"type": "http.response.start", "status": self._codes[status], "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
-    async def method_not_allowed(self, send: Send) -> None:
+    async def method_not_allowed(self, send: Send, *, extra: list[tuple[bytes, bytes]] | None = None) -> None:
         message = "Method not allowed; a health endpoint answers GET, HEAD and OPTIONS."
-        await self.error(405, message, send, allow=True)
+        await self.error(405, message, send, allow=True, extra=extra)
 
-    async def error(self, code: int, message: str, send: Send, *, allow: bool = False) -> None:
+    async def error(
+        self,
+        code: int,
+        message: str,
+        send: Send,
+        *,
+        allow: bool = False,
+        extra: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         """A refusal (4xx) in plain text; no check has run."""
         body = f"{message}\n".encode()
         headers = [
@@ -95,5 +112,7 @@ class Responder:
         ]
         if allow:
             headers.append((b"allow", _ALLOW))
+        if extra:
+            headers += extra
         await send({"type": "http.response.start", "status": code, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -41,11 +41,20 @@ class Engine:
     """Runs and remembers one Health's checks."""
 
     def __init__(
-        self, checks: Iterable[Check], *, cache_ttl: float, max_threads: int, events: Events
+        self,
+        checks: Iterable[Check],
+        *,
+        cache_ttl: float,
+        max_threads: int,
+        events: Events,
+        expose_errors: bool,
     ) -> None:
         self.slots = {
             check.name: Slot(
-                check, ttl=cache_ttl if check.cache_ttl is None else check.cache_ttl, events=events
+                check,
+                ttl=cache_ttl if check.cache_ttl is None else check.cache_ttl,
+                events=events,
+                expose_errors=expose_errors,
             )
             for check in checks
         }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import MappingProxyType
@@ -17,6 +18,7 @@ from ._engine import Engine
 from ._events import Events, Listener
 from ._lifecycle import Lifecycle
 from ._probe import ROLES, Endpoint, Probe, select
+from ._redact import Redactor
 from ._report import Document
 from ._runner import Runner
 from ._status import Status
@@ -65,6 +67,8 @@ class Health:
         readiness: Probe | None = None,
         startup: Probe | None = None,
         drain_delay: float | None = None,
+        redact: Sequence[str | re.Pattern[str]] = (),
+        expose_errors: bool = False,
     ) -> None:
         self.checks = _validate_checks(checks)
         require_seconds("Health", "deadline", deadline)
@@ -112,12 +116,24 @@ class Health:
                 )
                 raise ValueError(msg)
 
+        if not isinstance(expose_errors, bool):
+            msg = f"Health expose_errors must be True or False, got {expose_errors!r}"
+            raise TypeError(msg)
+        if isinstance(redact, str | re.Pattern):
+            msg = f"Health redact takes a list of patterns, got one: {redact!r}; write redact=[...]"
+            raise TypeError(msg)
+        redactor = Redactor(redact)
         self._events = Events()
         self._engine = Engine(
-            self.checks, cache_ttl=self.cache_ttl, max_threads=max_threads, events=self._events
+            self.checks,
+            cache_ttl=self.cache_ttl,
+            max_threads=max_threads,
+            events=self._events,
+            expose_errors=expose_errors,
         )
         self._lifecycle = Lifecycle(drain_delay=drain_delay)
         document = Document(
+            redact=redactor,
             version=version,
             release_id=release_id,
             service_id=service_id,

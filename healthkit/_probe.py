@@ -7,6 +7,7 @@ Every endpoint answers its path and ``<path>/<check name>`` (one check), takes `
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -16,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from ._check import require_seconds
 from ._endpoint import ALLOWED_METHODS, Responder
 from ._lifecycle import Lifecycle
-from ._report import Document, Observation, clip, render_text
+from ._report import Document, Observation, clip
 from ._runner import Runner
 from ._slot import Slot
 from ._status import Status
@@ -140,8 +141,9 @@ class Endpoint:
                 await send({"type": "websocket.close", "code": 1008})
             return
         method = scope["method"]
+        extra = _request_id(scope.get("headers", ()))
         if method not in ALLOWED_METHODS:
-            await self._responder.method_not_allowed(send)
+            await self._responder.method_not_allowed(send, extra=extra)
             return
         text = False
         excluded: list[str] = []
@@ -149,7 +151,7 @@ class Endpoint:
         if query:
             if len(query) > MAX_QUERY:
                 message = f"The query string is {len(query)} bytes long; a probe takes at most {MAX_QUERY}."
-                await self._responder.error(414, message, send)
+                await self._responder.error(414, message, send, extra=extra)
                 return
             # Unknown parameters are ignored; known ones with bad values are refused.
             for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
@@ -159,12 +161,14 @@ class Endpoint:
                         message = (
                             f"verbose takes no value, or one of 1, true, 0, false; got {clip(value, 64)!r}"
                         )
-                        await self._responder.error(400, message, send)
+                        await self._responder.error(400, message, send, extra=extra)
                         return
                     text = flag
                 elif key == "exclude":
                     if not value:
-                        await self._responder.error(400, "exclude needs a check name: ?exclude=<name>", send)
+                        await self._responder.error(
+                            400, "exclude needs a check name: ?exclude=<name>", send, extra=extra
+                        )
                         return
                     excluded.append(value)
         text = text or _wants_text(scope.get("headers", ()))
@@ -175,16 +179,15 @@ class Endpoint:
             slot = self._by_name.get(one)
             if slot is None:
                 message = f"{self.name} has no check named {clip(one, 100)!r}; {self._listing()}"
-                await self._responder.error(404, message, send)
+                await self._responder.error(404, message, send, extra=extra)
                 return
             subset = [slot]
         elif excluded:
             unknown = sorted(set(excluded) - self._by_name.keys())
             if unknown:
                 names = ", ".join(repr(clip(name, 100)) for name in unknown[:10])
-                await self._responder.error(
-                    400, f"cannot exclude {names}: not in {self.name}; {self._listing()}", send
-                )
+                message = f"cannot exclude {names}: not in {self.name}; {self._listing()}"
+                await self._responder.error(400, message, send, extra=extra)
                 return
             subset = [slot for slot in self.runner.slots if slot.check.name not in excluded]
 
@@ -196,11 +199,11 @@ class Endpoint:
         if text:
             lines = head + [(obs.check.name, obs.status, obs.output) for obs in observations]
             lines += [(f"{name} excluded:", Status.PASS, None) for name in excluded]
-            body = render_text(self.name, status is not Status.FAIL, lines)
-            await self._responder.health(method, status, body, send, text=True)
+            body = self._document.render_text(self.name, status is not Status.FAIL, lines)
+            await self._responder.health(method, status, body, send, text=True, extra=extra)
         else:
             body = self._document.render(status, observations, output)
-            await self._responder.health(method, status, body, send)
+            await self._responder.health(method, status, body, send, extra=extra)
 
     async def _run_role(self) -> tuple[Status, list[Observation], str | None, list[_Line]]:
         """Run the whole probe, with what the lifecycle says about it."""
@@ -242,6 +245,17 @@ _Line = tuple[str, Status, str | None]
 #: Bytes of query string a probe reads; a longer one is refused (414).
 MAX_QUERY = 1024
 _FLAGS = {"": True, "1": True, "true": True, "0": False, "false": False}
+
+
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:/+=@-]{1,128}")
+
+
+def _request_id(headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """An incoming X-Request-ID to echo, when it is a plain token (never anything else)."""
+    for key, value in headers:
+        if key == b"x-request-id":
+            return [(b"x-request-id", value)] if _REQUEST_ID.fullmatch(value) else []
+    return []
 
 
 def _wants_text(headers: Sequence[tuple[bytes, bytes]]) -> bool:

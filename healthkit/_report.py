@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -64,11 +64,12 @@ class Observation:
 class Document:
     """Renders runs into application/health+json bodies; holds the service's static fields."""
 
-    __slots__ = ("_head", "_tail")
+    __slots__ = ("_head", "_redact", "_tail")
 
     def __init__(
         self,
         *,
+        redact: Callable[[str], str],
         version: str | None,
         release_id: str | None,
         service_id: str | None,
@@ -89,21 +90,26 @@ class Document:
         if description is not None:
             head["description"] = description
         self._head = head
+        self._redact = redact
         self._tail: dict[str, Any] = {"links": dict(links)} if links else {}
 
     def render(self, status: Status, observations: Sequence[Observation], output: str | None = None) -> bytes:
         """The document for one run, as bytes. ``output`` explains a warn or fail at the top."""
         document: dict[str, Any] = {"status": status.value, **self._head}
         if output is not None and status is not Status.PASS:
-            document["output"] = output
+            document["output"] = self._redact(output)
         if observations:
-            document["checks"] = {obs.check.name: [_check_object(obs)] for obs in observations}
+            document["checks"] = {obs.check.name: [_check_object(obs, self._redact)] for obs in observations}
         if self._tail:
             document.update(self._tail)
         return orjson.dumps(document, option=_DUMPS_OPTIONS)
 
+    def render_text(self, probe: str, passed: bool, lines: Sequence[tuple[str, Status, str | None]]) -> bytes:
+        """The plain-text listing, outputs redacted."""
+        return render_text(probe, passed, [(name, s, o and self._redact(o)) for name, s, o in lines])
 
-def _check_object(obs: Observation) -> dict[str, Any]:
+
+def _check_object(obs: Observation, redact: Callable[[str], str]) -> dict[str, Any]:
     check = obs.check
     item: dict[str, Any] = {}
     if check.component_id is not None:
@@ -120,7 +126,7 @@ def _check_object(obs: Observation) -> dict[str, Any]:
         if obs.affected_endpoints:
             item["affectedEndpoints"] = list(obs.affected_endpoints)
         if obs.output is not None:
-            item["output"] = obs.output
+            item["output"] = redact(obs.output)
     item["time"] = obs.time
     item["durationMs"] = round(obs.duration * 1000, 3)
     if obs.age is not None:

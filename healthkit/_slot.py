@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import secrets
 from collections.abc import Callable
 from datetime import datetime
 
@@ -10,12 +12,13 @@ from ._call import ThreadRun, seconds
 from ._check import Check
 from ._damping import Damper
 from ._events import Events, StatusChange
-from ._report import Observation
+from ._report import Observation, clip
 from ._status import Status
 
 __all__ = ["Flight", "Slot"]
 
 _log = logging.getLogger("healthkit")
+_LEVELS = {Status.PASS: logging.INFO, Status.WARN: logging.WARNING, Status.FAIL: logging.ERROR}
 
 #: A call that takes this share of its timeout or more is logged as slow (once, until it is fast).
 SLOW_SHARE = 0.8
@@ -56,11 +59,13 @@ class Slot:
     """A registered check as a Health runs it."""
 
     __slots__ = (
-        "_streak_logged",
         "background",
         "check",
         "damper",
+        "error_id",
+        "error_key",
         "events",
+        "expose_errors",
         "flight",
         "jitter",
         "latest",
@@ -76,8 +81,11 @@ class Slot:
         "ttl",
     )
 
-    def __init__(self, check: Check, *, ttl: float, events: Events) -> None:
+    def __init__(self, check: Check, *, ttl: float, events: Events, expose_errors: bool = False) -> None:
         self.check = check
+        self.expose_errors = expose_errors
+        self.error_key: tuple[type[BaseException], str] | None = None
+        self.error_id = ""
         self.ttl = ttl
         self.stale = check.stale_while_revalidate
         self.background = check.refresh_every is not None
@@ -98,7 +106,6 @@ class Slot:
         self.reported_since = 0.0
         self.reported_loop: object = None
         self.slow = False
-        self._streak_logged = False
 
     def current_flight(self, loop: object) -> Flight | None:
         """The call in flight on this event loop. One left by a loop that is gone (a test client
@@ -112,12 +119,20 @@ class Slot:
         """A call ended at ``now`` with ``raw``: damp it, keep it, tell whoever waits."""
         if self.flight is flight:
             self.flight = None
+        error, new_error = raw.error, False
+        if error is not None:
+            raw, new_error = self._identify(raw, error)
+        else:
+            self.error_key = None
         reported = self.damper.apply(raw, now, flight.loop) if self.damper is not None else raw
         self.latest = reported
         self.latest_at = now
         self.latest_loop = flight.loop
-        if not self.track(reported, now, flight.loop) and raw.error is not None:
-            _log.debug("Check %r failed again", self.check.name, exc_info=raw.error)
+        changed = self.track(reported, now, flight.loop, error if new_error else None)
+        if error is not None and not (changed and new_error):
+            # Each distinct error is logged in full once, with its id; repeats at debug level.
+            level = _LEVELS[reported.status] if new_error else logging.DEBUG
+            _log.log(level, "Check %r failed: %s", self.check.name, raw.output, exc_info=error)
         if not raw.timed_out:
             self._note_speed(raw)
         flight.settle(reported)
@@ -132,20 +147,33 @@ class Slot:
         """An outcome that is not a call's (a probe's deadline came first), as damping shows it."""
         return self.damper.preview(outcome, now, loop) if self.damper is not None else outcome
 
-    def track(self, reported: Observation, now: float, loop: object) -> bool:
-        """Note the status this check reports now: listeners and the log hear of changes.
-        True when the log got ``reported``'s exception with it."""
+    def _identify(self, raw: Observation, error: BaseException) -> tuple[Observation, bool]:
+        """Give a failure its error id: a new one for an error unlike the last (True), the same
+        one while the same error repeats. The id joins the public output and the log record."""
+        text = str(error)
+        key = (type(error), text)
+        new = key != self.error_key
+        if new:
+            self.error_key = key
+            self.error_id = secrets.token_hex(3)
+        what = type(error).__name__
+        if self.expose_errors and text:
+            what = f"{what}: {clip(text, 512)}"  # redacted when serialized
+        return dataclasses.replace(raw, output=f"{what} (error id {self.error_id})"), new
+
+    def track(
+        self, reported: Observation, now: float, loop: object, error: BaseException | None = None
+    ) -> bool:
+        """Note the status this check reports now: listeners and the log hear of changes (the
+        log record carries ``error`` when given). True when the status changed."""
         status = reported.status
         if status is self.reported:
             return False
         old = self.reported
         lasted = None if old is None or self.reported_loop is not loop else now - self.reported_since
         self.reported, self.reported_since, self.reported_loop = status, now, loop
-        # The traceback is logged once per stretch away from pass.
-        error = None if self._streak_logged else reported.error
-        self._streak_logged = status is not Status.PASS and (self._streak_logged or error is not None)
         self.events.emit(StatusChange(self.check.name, old, status, lasted, reported.output), error)
-        return error is not None
+        return True
 
     def _note_speed(self, raw: Observation) -> None:
         check = self.check

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -95,3 +96,11 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
         finally:
             await to_app.send({"type": "lifespan.shutdown"})
             assert "lifespan.shutdown.complete" == (await from_app.receive())["type"]
+
+
+ERROR_ID = re.compile(r" \(error id ([0-9a-f]{6})\)")
+
+
+def no_id(text: str | None) -> str | None:
+    """An output with its error id taken out (tests/test_safety.py tests the ids themselves)."""
+    return None if text is None else ERROR_ID.sub("", text)
