@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	@echo "healthkit demo on http://$(HOST):$(PORT)/health (Ctrl-C stops it)"
+	@echo "healthkit demo on http://$(HOST):$(PORT)/health (Ctrl-C stops it); details:"
+	@echo "  curl -H 'Authorization: Bearer demo-token-change-me' http://$(HOST):$(PORT)/health"
 	$(BIN)/python -m uvicorn demo:app --app-dir examples --host $(HOST) --port $(PORT)
 
 test: lint typecheck pytest

@@ -8,8 +8,14 @@ and the relay check passes. The Kubernetes probes are there too: /livez, /readyz
 /readyz?verbose), /startupz; ``curl -X POST http://127.0.0.1:8000/maintenance`` takes the
 service out of rotation (readiness fails) and ``curl -X DELETE ...`` puts it back.
 
+Details (outputs, values, versions) are shown only to requests with the demo's bearer token,
+as a real service would do on a reachable port; without it every endpoint answers with statuses:
+
+    curl -H 'Authorization: Bearer demo-token-change-me' http://127.0.0.1:8000/health
+
 Settings come from the environment, with defaults that need no setup:
-HEALTHKIT_DEMO_DB (an SQLite file), HEALTHKIT_DEMO_MAIL_PORT (2525).
+HEALTHKIT_DEMO_DB (an SQLite file), HEALTHKIT_DEMO_MAIL_PORT (2525),
+HEALTHKIT_DEMO_TOKEN (the bearer token; at least 16 characters).
 """
 
 from __future__ import annotations
@@ -27,10 +33,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from healthkit import Check, Health, Result, Status, StatusChange
+from healthkit import Check, Health, Probe, Result, Status, StatusChange, bearer_token
 
 DB_PATH = Path(os.environ.get("HEALTHKIT_DEMO_DB") or Path(tempfile.gettempdir()) / "healthkit-demo.sqlite3")
 MAIL_PORT = int(os.environ.get("HEALTHKIT_DEMO_MAIL_PORT", "2525"))
+TOKEN = os.environ.get("HEALTHKIT_DEMO_TOKEN", "demo-token-change-me")
 QUEUE_WARN_AT = 100
 STARTED = time.monotonic()
 jobs: list[str] = []
@@ -89,6 +96,10 @@ health = Health(
     version="1",
     release_id="0.1.0",
     description="healthkit demo service",
+    # /health shows details to requests with the token; so does /readyz here (probes show
+    # statuses only by default).
+    authorize=bearer_token(TOKEN),
+    readiness=Probe(details="when_authorized"),
 )
 
 

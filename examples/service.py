@@ -9,7 +9,8 @@ DELETE /maintenance (take the replica out of rotation and back).
 
 Settings from the environment: HEALTHKIT_DRAIN_DELAY (seconds, default 15; empty: no drain),
 HEALTHKIT_READY_PERIOD (the readiness probe's periodSeconds, default 5),
-HEALTHKIT_SERVICE_DB (an SQLite file).
+HEALTHKIT_SERVICE_DB (an SQLite file), HEALTHKIT_TOKEN (a bearer token, 16 characters or more:
+requests that send it see details on /health and /readyz; without it, statuses only).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from healthkit import Check, Health, Probe, Result, Status
+from healthkit import Check, Health, Probe, Result, Status, bearer_token
 
 DB_PATH = Path(
     os.environ.get("HEALTHKIT_SERVICE_DB") or Path(tempfile.gettempdir()) / "healthkit-service.sqlite3"
@@ -36,6 +37,7 @@ DB_PATH = Path(
 _drain = os.environ.get("HEALTHKIT_DRAIN_DELAY", "15")
 DRAIN_DELAY = float(_drain) if _drain else None
 READY_PERIOD = float(os.environ.get("HEALTHKIT_READY_PERIOD", "5"))
+TOKEN = os.environ.get("HEALTHKIT_TOKEN")
 
 
 def migrations() -> None:
@@ -72,8 +74,9 @@ health = Health(
     ],
     service_id="orders",
     version="1",
-    readiness=Probe(period_seconds=READY_PERIOD),
+    readiness=Probe(period_seconds=READY_PERIOD, details="when_authorized"),
     drain_delay=DRAIN_DELAY,
+    authorize=bearer_token(TOKEN) if TOKEN else None,
 )
 
 

@@ -1,9 +1,10 @@
 """healthkit: health-check endpoints for Starlette and FastAPI (application/health+json)."""
 
+from ._auth import bearer_token
 from ._check import Check, Result
 from ._events import StatusChange
 from ._health import Health
 from ._probe import Probe
 from ._status import Status
 
-__all__ = ["Check", "Health", "Probe", "Result", "Status", "StatusChange"]
+__all__ = ["Check", "Health", "Probe", "Result", "Status", "StatusChange", "bearer_token"]

@@ -12,6 +12,8 @@ import orjson
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
+from . import _probe
+from ._auth import Authorizer
 from ._check import Check, require_seconds, require_text, validate_links
 from ._endpoint import DEFAULT_STATUS_CODES, Responder, validate_status_codes
 from ._engine import Engine
@@ -69,6 +71,7 @@ class Health:
         drain_delay: float | None = None,
         redact: Sequence[str | re.Pattern[str]] = (),
         expose_errors: bool = False,
+        authorize: Authorizer | None = None,
     ) -> None:
         self.checks = _validate_checks(checks)
         require_seconds("Health", "deadline", deadline)
@@ -123,6 +126,9 @@ class Health:
             msg = f"Health redact takes a list of patterns, got one: {redact!r}; write redact=[...]"
             raise TypeError(msg)
         redactor = Redactor(redact)
+        if authorize is not None and not callable(authorize):
+            msg = f"Health authorize must be a callable taking the request (bearer_token), got {authorize!r}"
+            raise TypeError(msg)
         self._events = Events()
         self._engine = Engine(
             self.checks,
@@ -168,8 +174,17 @@ class Health:
                 responder=Responder(codes, cache_control=cache_control),
                 lifecycle=self._lifecycle,
                 startup=runners["startup"],
+                details=probe.details or _probe.DEFAULT_DETAILS[role],
+                authorize=authorize,
             )
         self._lifecycle.started = not runners["startup"].slots
+        hidden = [e.name for e in self._endpoints.values() if e.details == "when_authorized"]
+        if hidden and authorize is None:
+            _log.info(
+                "%s show details only to authorized requests, and no authorizer is configured: they "
+                "answer with statuses only (pass authorize=bearer_token(...), or details='always')",
+                ", ".join(hidden),
+            )
         self._warn_about_setup(runners, drain_delay)
 
     def _warn_about_setup(self, runners: Mapping[str, Runner], drain_delay: float | None) -> None:

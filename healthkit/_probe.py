@@ -6,14 +6,17 @@ Every endpoint answers its path and ``<path>/<check name>`` (one check), takes `
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from ._auth import Authorizer
 from ._check import require_seconds
 from ._endpoint import ALLOWED_METHODS, Responder
 from ._lifecycle import Lifecycle
@@ -22,9 +25,13 @@ from ._runner import Runner
 from ._slot import Slot
 from ._status import Status
 
-__all__ = ["ROLES", "Endpoint", "Probe", "select"]
+__all__ = ["DEFAULT_DETAILS", "DETAIL_LEVELS", "ROLES", "Endpoint", "Probe", "select"]
 
 _log = logging.getLogger("healthkit")
+
+DETAIL_LEVELS = ("never", "when_authorized", "always")
+#: role -> detail level when the Probe does not say
+DEFAULT_DETAILS = {"health": "when_authorized", "live": "never", "ready": "never", "startup": "never"}
 
 #: role -> (endpoint name, default path)
 ROLES = {
@@ -48,6 +55,9 @@ class Probe:
     - ``deadline``, ``status_codes``: as for ``Health``; the ``Health``'s by default.
     - ``timeout_seconds``, ``period_seconds``: what the kubelet's probe is configured with;
       healthkit warns at start-up when the deadline or the drain does not fit them.
+    - ``details``: ``"never"`` (statuses only), ``"when_authorized"`` (everything, for requests
+      the ``Health``'s ``authorize`` accepts) or ``"always"``. By default the report shows details
+      when authorized, and the probes never.
     """
 
     path: str | None = None
@@ -59,8 +69,12 @@ class Probe:
     status_codes: Mapping[Status, int] | Mapping[str, int] | None = None
     timeout_seconds: float = 1.0
     period_seconds: float = 10.0
+    details: str | None = None
 
     def __post_init__(self) -> None:
+        if self.details is not None and self.details not in DETAIL_LEVELS:
+            msg = f"Probe details must be one of {', '.join(map(repr, DETAIL_LEVELS))}, got {self.details!r}"
+            raise ValueError(msg)
         path = self.path
         if path is not None and not (
             isinstance(path, str) and path.startswith("/") and (path == "/" or not path.endswith("/"))
@@ -125,8 +139,12 @@ class Endpoint:
         responder: Responder,
         lifecycle: Lifecycle,
         startup: Runner | None = None,
+        details: str = "always",
+        authorize: Authorizer | None = None,
     ) -> None:
         self.role = role
+        self.details = details
+        self._authorize = authorize
         self.name = ROLES[role][0]
         self.runner = runner
         self._by_name = {slot.check.name: slot for slot in runner.slots}
@@ -196,14 +214,30 @@ class Endpoint:
         else:
             status, observations = await self.runner.run(subset)
             output, head = None, []
+        details = await self._details(scope, receive)
         if text:
             lines = head + [(obs.check.name, obs.status, obs.output) for obs in observations]
             lines += [(f"{name} excluded:", Status.PASS, None) for name in excluded]
-            body = self._document.render_text(self.name, status is not Status.FAIL, lines)
+            body = self._document.render_text(self.name, status is not Status.FAIL, lines, details=details)
             await self._responder.health(method, status, body, send, text=True, extra=extra)
         else:
-            body = self._document.render(status, observations, output)
+            body = self._document.render(status, observations, output, details=details)
             await self._responder.health(method, status, body, send, extra=extra)
+
+    async def _details(self, scope: Scope, receive: Receive) -> bool:
+        """Whether this request sees outputs, values and metadata, or statuses only."""
+        if self.details == "always":
+            return True
+        if self.details == "never" or self._authorize is None:
+            return False
+        try:
+            allowed = self._authorize(Request(scope, receive))
+            if inspect.isawaitable(allowed):
+                allowed = await allowed
+        except Exception:
+            _log.exception("The authorizer failed; showing no details")
+            return False
+        return allowed is True
 
     async def _run_role(self) -> tuple[Status, list[Observation], str | None, list[_Line]]:
         """Run the whole probe, with what the lifecycle says about it."""

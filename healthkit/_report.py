@@ -93,8 +93,21 @@ class Document:
         self._redact = redact
         self._tail: dict[str, Any] = {"links": dict(links)} if links else {}
 
-    def render(self, status: Status, observations: Sequence[Observation], output: str | None = None) -> bytes:
-        """The document for one run, as bytes. ``output`` explains a warn or fail at the top."""
+    def render(
+        self,
+        status: Status,
+        observations: Sequence[Observation],
+        output: str | None = None,
+        *,
+        details: bool = True,
+    ) -> bytes:
+        """The document for one run, as bytes. ``output`` explains a warn or fail at the top.
+        Without ``details``: the status and each check's status, nothing else."""
+        if not details:
+            withheld: dict[str, Any] = {"status": status.value}
+            if observations:
+                withheld["checks"] = {obs.check.name: [{"status": obs.status.value}] for obs in observations}
+            return orjson.dumps(withheld)
         document: dict[str, Any] = {"status": status.value, **self._head}
         if output is not None and status is not Status.PASS:
             document["output"] = self._redact(output)
@@ -104,8 +117,19 @@ class Document:
             document.update(self._tail)
         return orjson.dumps(document, option=_DUMPS_OPTIONS)
 
-    def render_text(self, probe: str, passed: bool, lines: Sequence[tuple[str, Status, str | None]]) -> bytes:
-        """The plain-text listing, outputs redacted."""
+    def render_text(
+        self,
+        probe: str,
+        passed: bool,
+        lines: Sequence[tuple[str, Status, str | None]],
+        *,
+        details: bool = True,
+    ) -> bytes:
+        """The plain-text listing, outputs redacted (or, without ``details``, withheld)."""
+        if not details:
+            return render_text(
+                probe, passed, [(n, s, None if s is Status.PASS else "reason withheld") for n, s, _ in lines]
+            )
         return render_text(probe, passed, [(name, s, o and self._redact(o)) for name, s, o in lines])
 
 

@@ -16,7 +16,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from healthkit import Health
+from healthkit import Health, _probe
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -104,3 +104,12 @@ ERROR_ID = re.compile(r" \(error id ([0-9a-f]{6})\)")
 def no_id(text: str | None) -> str | None:
     """An output with its error id taken out (tests/test_safety.py tests the ids themselves)."""
     return None if text is None else ERROR_ID.sub("", text)
+
+
+@pytest.fixture(autouse=True)
+def details_shown(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most tests are about what checks report, so they see details on every endpoint, as with
+    details="always". Tests marked `shipping_defaults` get the defaults healthkit ships (statuses
+    only on the probes; details on /health for authorized requests): tests/test_details.py."""
+    if request.node.get_closest_marker("shipping_defaults") is None:
+        monkeypatch.setattr(_probe, "DEFAULT_DETAILS", dict.fromkeys(_probe.DEFAULT_DETAILS, "always"))

@@ -112,3 +112,15 @@ async def test_demo_under_uvicorn_answers_get_head_options_and_refuses_post(serv
     assert 200 == options.status_code
     assert "GET, HEAD, OPTIONS" == options.headers["allow"]
     assert 405 == post.status_code
+
+
+@pytest.mark.shipping_defaults
+async def test_demo_shows_details_only_with_its_token(demo: ModuleType) -> None:
+    async with lifespan(demo.app):
+        anonymous = document(await request(demo.app))
+        authorized = document(
+            await request(demo.app, headers={"authorization": "Bearer demo-token-change-me"})
+        )
+
+    assert {"status", "checks"} == set(anonymous)
+    assert "healthkit-demo" == authorized["serviceId"]

@@ -31,6 +31,10 @@ SERVERS = {
 }
 
 
+TOKEN = "test-token-0123456789abcdef"
+AUTHORIZED = {"authorization": f"Bearer {TOKEN}"}
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"  # the client's loop; each server picks its own
@@ -42,6 +46,7 @@ def start(kind: str, drain: str, tmp_path: Path) -> Server:
         "HEALTHKIT_DRAIN_DELAY": drain,
         "HEALTHKIT_READY_PERIOD": "1",
         "HEALTHKIT_SERVICE_DB": str(tmp_path / "service.sqlite3"),
+        "HEALTHKIT_TOKEN": TOKEN,
     }
     return Server([*SERVERS[kind], "--port", str(port)], port, env)
 
@@ -79,7 +84,7 @@ async def test_sigterm_fails_readiness_keeps_serving_finishes_requests_then_exit
             server.signal(signal.SIGTERM)
             signalled = time.monotonic()
             with anyio.fail_after(1.5):
-                while (ready := await client.get("/readyz")).status_code != 503:
+                while (ready := await client.get("/readyz", headers=AUTHORIZED)).status_code != 503:
                     await anyio.sleep(0.02)
             live = await client.get("/livez")
             home = await client.get("/")
