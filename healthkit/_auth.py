@@ -19,8 +19,18 @@ def bearer_token(*tokens: str) -> Authorizer:
     Tokens are compared in constant time, each of them every time, so neither the token nor
     which one matched shows in the timing. Several tokens allow a rotation without downtime.
     """
-    if not tokens or not all(isinstance(token, str) and len(token) >= 16 for token in tokens):
-        msg = "bearer_token takes one or more tokens, each a string of at least 16 characters"
+    if not tokens or not all(
+        isinstance(token, str)
+        and len(token) >= 16
+        and token.isascii()
+        and token.isprintable()
+        and " " not in token
+        for token in tokens
+    ):
+        msg = (
+            "bearer_token takes one or more tokens, each a string of at least 16 characters: "
+            "printable ASCII without spaces (what an Authorization header can carry)"
+        )
         raise ValueError(msg)
     expected = [token.encode() for token in tokens]
 

@@ -17,7 +17,8 @@ import anyio.to_thread
 import orjson
 
 from ._check import Check, Result
-from ._report import Observation, clip
+from ._redact import Redactor
+from ._report import Observation
 from ._status import Status
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ async def call(
         if _passes_through(exc):
             raise
         return failed(check, exc, wall, clock() - started)
-    return _observe(check, value, wall, clock() - started)
+    return _observe(check, value, wall, clock() - started, slot.redact)
 
 
 async def _call_in_thread(slot: Slot, now: float, limiter: Callable[[], anyio.CapacityLimiter]) -> ThreadRun:
@@ -157,7 +158,7 @@ def timed_out(
     return Observation(slot.check, Status.FAIL, wall, limit, output=output, timed_out=True)
 
 
-def _observe(check: Check, value: object, wall: datetime, duration: float) -> Observation:
+def _observe(check: Check, value: object, wall: datetime, duration: float, redact: Redactor) -> Observation:
     if value is None:
         return Observation(check, Status.PASS, wall, duration)
     if not isinstance(value, Result):
@@ -182,15 +183,18 @@ def _observe(check: Check, value: object, wall: datetime, duration: float) -> Ob
         _log.warning("Check %r returned a result of %d bytes as JSON", check.name, size)
         output = f"the result is too large for a health document: {size} bytes as JSON, at most {MAX_RESULT}"
         return Observation(check, Status.FAIL, wall, duration, output=output)
+    # A copy (the check's objects may change later, after the result is cached), redacted: every
+    # string that leaves is masked, outputs when serialized, the rest here.
+    observed = None if observed is None else redact.value(orjson.loads(orjson.dumps(observed)))
     return Observation(
         check,
         value.status,
         wall,
         duration,
-        output=None if value.output is None else clip(value.output),
+        output=value.output,
         observed_value=observed,
-        observed_unit=value.observed_unit,
-        affected_endpoints=tuple(value.affected_endpoints),
+        observed_unit=None if value.observed_unit is None else redact(value.observed_unit),
+        affected_endpoints=tuple(redact(endpoint) for endpoint in value.affected_endpoints),
     )
 
 

@@ -21,6 +21,7 @@ _BODILESS = frozenset({204, 205, 304})  # responses that cannot carry the docume
 # OPTIONS answers with the health status: HAProxy's `option httpchk` sends `OPTIONS /` by default.
 ALLOWED_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _ALLOW = b"GET, HEAD, OPTIONS"
+_TEXT = b"text/plain; charset=utf-8"
 
 
 def validate_status_codes(codes: Mapping[Status, int] | Mapping[str, int]) -> dict[Status, int]:
@@ -58,15 +59,23 @@ def validate_status_codes(codes: Mapping[Status, int] | Mapping[str, int]) -> di
 class Responder:
     """Sends health answers and refusals; every header list is built once, up front."""
 
-    __slots__ = ("_codes", "_headers", "_text_headers")
+    __slots__ = ("_codes", "_headers")
 
     def __init__(self, codes: Mapping[Status, int], *, cache_control: str | None) -> None:
-        common = [(b"x-content-type-options", b"nosniff")]
-        if cache_control:
-            common.append((b"cache-control", cache_control.encode("latin-1")))
+        nosniff = (b"x-content-type-options", b"nosniff")
+        shared = (
+            [nosniff, (b"cache-control", cache_control.encode("latin-1"))] if cache_control else [nosniff]
+        )
+        private = [nosniff, (b"cache-control", b"private, no-store")]
         self._codes = dict(codes)
-        self._headers = [(b"content-type", b"application/health+json"), *common]
-        self._text_headers = [(b"content-type", b"text/plain; charset=utf-8"), *common]
+        # (text, private) -> headers: a detailed answer for an authorized request is never cached.
+        json_type, text_type = (b"content-type", b"application/health+json"), (b"content-type", _TEXT)
+        self._headers = {
+            (False, False): [json_type, *shared],
+            (True, False): [text_type, *shared],
+            (False, True): [json_type, *private],
+            (True, True): [text_type, *private],
+        }
 
     async def health(
         self,
@@ -77,11 +86,9 @@ class Responder:
         *,
         text: bool = False,
         extra: list[tuple[bytes, bytes]] | None = None,
+        private: bool = False,
     ) -> None:
-        headers = [
-            *(self._text_headers if text else self._headers),
-            (b"content-length", str(len(body)).encode()),
-        ]
+        headers = [*self._headers[text, private], (b"content-length", str(len(body)).encode())]
         if extra:
             headers += extra
         if method == "OPTIONS":

@@ -25,6 +25,7 @@ from anyio.abc import TaskGroup
 from ._call import call, failed, seconds, timed_out
 from ._check import Check
 from ._events import Events
+from ._redact import Redactor
 from ._report import Observation
 from ._slot import Flight, Slot
 from ._status import Status
@@ -48,6 +49,7 @@ class Engine:
         max_threads: int,
         events: Events,
         expose_errors: bool,
+        redact: Redactor,
     ) -> None:
         self.slots = {
             check.name: Slot(
@@ -55,6 +57,7 @@ class Engine:
                 ttl=cache_ttl if check.cache_ttl is None else check.cache_ttl,
                 events=events,
                 expose_errors=expose_errors,
+                redact=redact,
             )
             for check in checks
         }

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import MappingProxyType
 
-import orjson
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
@@ -21,17 +20,13 @@ from ._events import Events, Listener
 from ._lifecycle import Lifecycle
 from ._probe import ROLES, Endpoint, Probe, select
 from ._redact import Redactor
-from ._report import Document
+from ._report import Document, clip
 from ._runner import Runner
 from ._status import Status
 
 __all__ = ["DEFAULT_DEADLINE", "Health"]
 
 _log = logging.getLogger("healthkit")
-
-_UNSERIALIZABLE = orjson.dumps(
-    {"status": "fail", "output": "the health document could not be serialized; see the server log"}
-)
 
 #: Seconds after which every unfinished check is reported as timed out and the answer is sent.
 #: Below the kubelet's default probe timeout (1 s), with room for the request around it.
@@ -136,7 +131,9 @@ class Health:
             max_threads=max_threads,
             events=self._events,
             expose_errors=expose_errors,
+            redact=redactor,
         )
+        self._redact = redactor
         self._lifecycle = Lifecycle(drain_delay=drain_delay)
         document = Document(
             redact=redactor,
@@ -253,7 +250,7 @@ class Health:
             msg = f"set_ready takes True or False, got {ready!r}"
             raise TypeError(msg)
         require_text("set_ready reason", reason)
-        self._lifecycle.set_ready(ready, reason)
+        self._lifecycle.set_ready(ready, None if reason is None else clip(self._redact(reason), 256))
 
     async def shutdown_trigger(self) -> None:
         """For hypercorn: ``serve(app, config, shutdown_trigger=health.shutdown_trigger)``.

@@ -27,7 +27,6 @@ import anyio
 import sniffio
 
 from ._call import seconds
-from ._report import clip
 
 __all__ = ["Lifecycle"]
 
@@ -52,7 +51,7 @@ class Lifecycle:
 
     def set_ready(self, ready: bool, reason: str | None) -> None:
         self.ready = ready
-        self.reason = None if ready or reason is None else clip(reason, 256)
+        self.reason = None if ready else reason
         if ready:
             _log.info("Marked ready")
         else:

@@ -77,9 +77,11 @@ class Probe:
             raise ValueError(msg)
         path = self.path
         if path is not None and not (
-            isinstance(path, str) and path.startswith("/") and (path == "/" or not path.endswith("/"))
+            isinstance(path, str) and path.startswith("/") and not path.endswith("/")
         ):
-            msg = f"Probe path must start with '/' and not end with one, like '/readyz', got {path!r}"
+            msg = (
+                f"Probe path must start with '/' and not end with one, like '/readyz' (not '/'), got {path!r}"
+            )
             raise ValueError(msg)
         for field in ("tags", "include", "exclude", "warn_only"):
             value = getattr(self, field)
@@ -145,6 +147,7 @@ class Endpoint:
         self.role = role
         self.details = details
         self._authorize = authorize
+        self._odd_answer_logged = False
         self.name = ROLES[role][0]
         self.runner = runner
         self._by_name = {slot.check.name: slot for slot in runner.slots}
@@ -188,7 +191,8 @@ class Endpoint:
                             400, "exclude needs a check name: ?exclude=<name>", send, extra=extra
                         )
                         return
-                    excluded.append(value)
+                    if value not in excluded:
+                        excluded.append(value)
         text = text or _wants_text(scope.get("headers", ()))
         one = scope.get("path_params", {}).get("name") or None
 
@@ -209,20 +213,36 @@ class Endpoint:
                 return
             subset = [slot for slot in self.runner.slots if slot.check.name not in excluded]
 
-        if subset is None:
-            status, observations, output, head = await self._run_role()
-        else:
+        output: str | None = None
+        head: list[_Line] = []
+        if one is not None:
+            # One check, as a diagnostic: its own status, without the lifecycle (point probes
+            # at the whole endpoint).
             status, observations = await self.runner.run(subset)
-            output, head = None, []
-        details = await self._details(scope, receive)
-        if text:
-            lines = head + [(obs.check.name, obs.status, obs.output) for obs in observations]
-            lines += [(f"{name} excluded:", Status.PASS, None) for name in excluded]
-            body = self._document.render_text(self.name, status is not Status.FAIL, lines, details=details)
-            await self._responder.health(method, status, body, send, text=True, extra=extra)
         else:
-            body = self._document.render(status, observations, output, details=details)
-            await self._responder.health(method, status, body, send, extra=extra)
+            status, observations, output, head = await self._run_role(subset)
+        details = await self._details(scope, receive)
+        # The answer depends on the Accept header (text or JSON) and, when details are for
+        # authorized requests only, on who asks: shared caches must keep them apart, and must not
+        # keep a detailed answer at all.
+        personal = self.details == "when_authorized"
+        extra += [(b"vary", b"Accept, Authorization, Cookie" if personal else b"Accept")]
+        try:
+            if text:
+                lines = head + [(obs.check.name, obs.status, obs.output) for obs in observations]
+                lines += [(f"{name} excluded:", Status.PASS, None) for name in excluded]
+                body = self._document.render_text(
+                    self.name, status is not Status.FAIL, lines, details=details
+                )
+            else:
+                body = self._document.render(status, observations, output, details=details)
+        except (TypeError, ValueError):
+            # Results are checked once per call and settings when built; this is the last net.
+            _log.exception("The %s answer could not be serialized", self.name)
+            status, text, body = Status.FAIL, False, _UNSERIALIZABLE
+        await self._responder.health(
+            method, status, body, send, text=text, extra=extra, private=personal and details
+        )
 
     async def _details(self, scope: Scope, receive: Receive) -> bool:
         """Whether this request sees outputs, values and metadata, or statuses only."""
@@ -237,10 +257,16 @@ class Endpoint:
         except Exception:
             _log.exception("The authorizer failed; showing no details")
             return False
+        if not isinstance(allowed, bool) and not self._odd_answer_logged:
+            self._odd_answer_logged = True
+            _log.warning("The authorizer returned %r, not True or False: no details are shown", type(allowed))
         return allowed is True
 
-    async def _run_role(self) -> tuple[Status, list[Observation], str | None, list[_Line]]:
-        """Run the whole probe, with what the lifecycle says about it."""
+    async def _run_role(
+        self, subset: list[Slot] | None
+    ) -> tuple[Status, list[Observation], str | None, list[_Line]]:
+        """Run the probe (``subset``: less what ``?exclude`` leaves out), with what the lifecycle
+        says about it: an exclusion never hides the drain, maintenance or startup."""
         lifecycle = self._lifecycle
         if self.role == "ready":
             reason = lifecycle.not_ready()
@@ -257,7 +283,7 @@ class Endpoint:
                 return Status.PASS, [], None, [("startup", Status.PASS, None)]
             status, observations = await self._start()
             return status, observations, None, []
-        status, observations = await self.runner.run()
+        status, observations = await self.runner.run(subset)
         return status, observations, None, []
 
     async def _start(self) -> tuple[Status, list[Observation]]:
@@ -275,6 +301,9 @@ class Endpoint:
 
 
 _Line = tuple[str, Status, str | None]
+_UNSERIALIZABLE = (
+    b'{"status":"fail","output":"the health document could not be serialized; see the server log"}'
+)
 
 #: Bytes of query string a probe reads; a longer one is refused (414).
 MAX_QUERY = 1024

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +14,13 @@ from ._check import Check
 from ._status import Status
 
 __all__ = ["MAX_OUTPUT", "Document", "Observation", "clip", "render_text"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
 
 #: Characters an output keeps; the rest is cut, saying how much there was.
 MAX_OUTPUT = 1024
@@ -110,7 +118,7 @@ class Document:
             return orjson.dumps(withheld)
         document: dict[str, Any] = {"status": status.value, **self._head}
         if output is not None and status is not Status.PASS:
-            document["output"] = self._redact(output)
+            document["output"] = clip(self._redact(output))
         if observations:
             document["checks"] = {obs.check.name: [_check_object(obs, self._redact)] for obs in observations}
         if self._tail:
@@ -130,7 +138,7 @@ class Document:
             return render_text(
                 probe, passed, [(n, s, None if s is Status.PASS else "reason withheld") for n, s, _ in lines]
             )
-        return render_text(probe, passed, [(name, s, o and self._redact(o)) for name, s, o in lines])
+        return render_text(probe, passed, [(name, s, o and clip(self._redact(o))) for name, s, o in lines])
 
 
 def _check_object(obs: Observation, redact: Callable[[str], str]) -> dict[str, Any]:
@@ -150,7 +158,7 @@ def _check_object(obs: Observation, redact: Callable[[str], str]) -> dict[str, A
         if obs.affected_endpoints:
             item["affectedEndpoints"] = list(obs.affected_endpoints)
         if obs.output is not None:
-            item["output"] = redact(obs.output)
+            item["output"] = clip(redact(obs.output))
     item["time"] = obs.time
     item["durationMs"] = round(obs.duration * 1000, 3)
     if obs.age is not None:
@@ -167,7 +175,8 @@ def render_text(probe: str, passed: bool, lines: Sequence[tuple[str, Status, str
     and last ``readyz check passed`` (or ``failed``).
     """
     out = []
-    for name, status, output in lines:
+    for name, status, raw in lines:
+        output = raw and _CONTROL.sub(_escape, raw)  # no output can forge a line of the listing
         if status is Status.PASS:
             out.append(f"[+]{name} ok")
         elif status is Status.WARN:

@@ -12,6 +12,7 @@ from ._call import ThreadRun, seconds
 from ._check import Check
 from ._damping import Damper
 from ._events import Events, StatusChange
+from ._redact import Redactor
 from ._report import Observation, clip
 from ._status import Status
 
@@ -72,6 +73,7 @@ class Slot:
         "latest_at",
         "latest_loop",
         "max_age",
+        "redact",
         "reported",
         "reported_loop",
         "reported_since",
@@ -81,8 +83,17 @@ class Slot:
         "ttl",
     )
 
-    def __init__(self, check: Check, *, ttl: float, events: Events, expose_errors: bool = False) -> None:
+    def __init__(
+        self,
+        check: Check,
+        *,
+        ttl: float,
+        events: Events,
+        expose_errors: bool = False,
+        redact: Redactor | None = None,
+    ) -> None:
         self.check = check
+        self.redact = redact or Redactor()
         self.expose_errors = expose_errors
         self.error_key: tuple[type[BaseException], str] | None = None
         self.error_id = ""
@@ -132,7 +143,9 @@ class Slot:
         if error is not None and not (changed and new_error):
             # Each distinct error is logged in full once, with its id; repeats at debug level.
             level = _LEVELS[reported.status] if new_error else logging.DEBUG
-            _log.log(level, "Check %r failed: %s", self.check.name, raw.output, exc_info=error)
+            _log.log(
+                level, "Check %r failed: %s", self.check.name, self.redact(raw.output or ""), exc_info=error
+            )
         if not raw.timed_out:
             self._note_speed(raw)
         flight.settle(reported)
@@ -150,7 +163,12 @@ class Slot:
     def _identify(self, raw: Observation, error: BaseException) -> tuple[Observation, bool]:
         """Give a failure its error id: a new one for an error unlike the last (True), the same
         one while the same error repeats. The id joins the public output and the log record."""
-        text = str(error)
+        try:
+            text = str(error)
+        except Exception:
+            text = "(its text could not be read)"
+        # Text the document can carry: no lone surrogates.
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
         key = (type(error), text)
         new = key != self.error_key
         if new:
@@ -158,7 +176,7 @@ class Slot:
             self.error_id = secrets.token_hex(3)
         what = type(error).__name__
         if self.expose_errors and text:
-            what = f"{what}: {clip(text, 512)}"  # redacted when serialized
+            what = f"{what}: {clip(self.redact(text), 512)}"  # masked before it is cut
         return dataclasses.replace(raw, output=f"{what} (error id {self.error_id})"), new
 
     def track(
@@ -172,7 +190,8 @@ class Slot:
         old = self.reported
         lasted = None if old is None or self.reported_loop is not loop else now - self.reported_since
         self.reported, self.reported_since, self.reported_loop = status, now, loop
-        self.events.emit(StatusChange(self.check.name, old, status, lasted, reported.output), error)
+        output = None if reported.output is None else self.redact(reported.output)
+        self.events.emit(StatusChange(self.check.name, old, status, lasted, output), error)
         return True
 
     def _note_speed(self, raw: Observation) -> None:

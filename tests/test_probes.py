@@ -275,3 +275,28 @@ def test_a_sound_setup_logs_no_warning(caplog: pytest.LogCaptureFixture) -> None
         )
 
     assert [] == caplog.records
+
+
+async def test_exclude_never_hides_the_lifecycle_but_one_check_is_a_diagnostic() -> None:
+    health = Health([Check("db", Counted()), Check("cache", Counted())])
+    app = app_with(health)
+    health.set_ready(False, "maintenance")
+
+    excluded = await request(app, path="/readyz?exclude=cache")
+    one = await request(app, path="/readyz/db")
+
+    assert 503 == excluded.status_code
+    assert 200 == one.status_code
+
+
+async def test_a_check_excluded_twice_is_listed_once() -> None:
+    app = app_with(Health([Check("db", Counted()), Check("cache", Counted())]))
+
+    response = await request(app, path="/readyz?exclude=db&exclude=db&verbose")
+
+    assert 1 == response.text.count("[+]db excluded: ok")
+
+
+def test_a_probe_cannot_take_the_root_path() -> None:
+    with pytest.raises(ValueError, match="not '/'"):
+        Probe(path="/")

@@ -7,8 +7,8 @@ import logging
 import pytest
 from starlette.applications import Starlette
 
-from healthkit import Check, Health, Result, Status
-from tests.conftest import ERROR_ID, document, request
+from healthkit import Check, Health, Result, Status, bearer_token
+from tests.conftest import ERROR_ID, document, lifespan, request
 
 
 def app_for(health: Health) -> Starlette:
@@ -40,7 +40,7 @@ async def test_every_output_is_redacted_before_it_is_sent(path: str) -> None:
     for secret in SECRETS:
         assert secret not in response.text
     assert "postgresql://billing:***@db.internal/billing" in response.text
-    assert "api_key=***&page=2" in response.text
+    assert "api_key=***" in response.text
 
 
 async def test_a_not_ready_reason_is_redacted_too() -> None:
@@ -138,3 +138,177 @@ async def test_an_incoming_request_id_is_echoed_when_it_is_a_plain_token(
     response = await request(app_for(health), path=path, headers={"x-request-id": sent})
 
     assert echoed == response.headers.get("x-request-id")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"password": "leak-1"}',
+        "{'password': 'leak-2'}",
+        "DB_PASSWORD=leak-3 PGPASSWORD=leak-4 aws_secret_access_key=leak-5 x_api_key=leak-6",
+        "billing:leak-7@db.internal:5432",
+        "redis://:ab/leak-8@cache",
+        "postgresql://billing:p@leak-9@db/billing",
+        "https%3A%2F%2Fbilling%3Aleak-10%40db",
+        "callback%3Fpassword%3Dleak-11",
+        "Authorization: ApiKey leak-12",
+        "Bearer ab!leak-13",
+        "password=abc&leak-14",
+    ],
+)
+def test_the_redactor_masks_the_usual_disguises(text: str) -> None:
+    from healthkit._redact import Redactor
+
+    assert "leak-" not in Redactor()(text)
+
+
+async def test_outputs_are_masked_before_they_are_cut() -> None:
+    dsn = "postgresql://billing:S3cretPassw0rd@db.internal/billing"
+
+    async def long_output() -> Result:
+        return Result(Status.WARN, output="x" * 1000 + dsn)
+
+    async def long_error() -> None:
+        raise ValueError("y" * 490 + dsn)
+
+    health = Health([Check("out", long_output), Check("err", long_error, critical=False)], expose_errors=True)
+    health.set_ready(False, "z" * 230 + dsn)
+    app = app_for(health)
+
+    bodies = [(await request(app, path=path)).text for path in ("/health", "/health?verbose", "/readyz")]
+
+    assert not any("S3cret" in body for body in bodies)
+
+
+async def test_observed_values_units_and_endpoints_are_redacted_too() -> None:
+    async def detailed() -> Result:
+        return Result(
+            Status.WARN,
+            observed_value={
+                "primary": "postgresql://billing:hunter2@db/billing",
+                "lag": [1, "token=hunter2"],
+            },
+            observed_unit="token=hunter2",
+            affected_endpoints=["https://api.internal/v1/orders?api_key=hunter2"],
+        )
+
+    response = await request(Health([Check("db", detailed)]))
+
+    assert 200 == response.status_code
+    assert "hunter2" not in response.text
+    assert "postgresql://billing:***@db/billing" in response.text
+
+
+async def test_listeners_and_the_log_get_redacted_outputs(caplog: pytest.LogCaptureFixture) -> None:
+    async def leaking() -> None:
+        msg = "redis://:hunter2@cache:6379 refused"
+        raise ConnectionError(msg)
+
+    health = Health([Check("cache", leaking)], expose_errors=True)
+    outputs: list[str | None] = []
+    health.on_change(lambda change: outputs.append(change.output))
+
+    with caplog.at_level(logging.INFO, logger="healthkit"):
+        await request(health)
+
+    assert outputs
+    assert not any("hunter2" in (output or "") for output in outputs)
+    assert "hunter2" not in "\n".join(record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.shipping_defaults
+async def test_answers_that_depend_on_the_requester_are_never_shared_by_caches() -> None:
+    token = "0123456789abcdef-ops"
+    health = Health([Check("db", leaky)], cache_control="max-age=5", authorize=bearer_token(token))
+    app = app_for(health)
+
+    detailed = await request(app, path="/health", headers={"authorization": f"Bearer {token}"})
+    anonymous = await request(app, path="/health")
+    probe = await request(app, path="/readyz")
+
+    assert "private, no-store" == detailed.headers["cache-control"]
+    assert "max-age=5" == anonymous.headers["cache-control"]
+    assert "Accept, Authorization, Cookie" == detailed.headers["vary"] == anonymous.headers["vary"]
+    assert "Accept" == probe.headers["vary"]
+
+
+@pytest.mark.parametrize(
+    "token", ["ünïcode-token-0123456789", " padded-token-0123456789", "two words token here"]
+)
+def test_bearer_token_refuses_tokens_a_header_cannot_carry(token: str) -> None:
+    with pytest.raises(ValueError, match="printable ASCII without spaces"):
+        bearer_token(token)
+
+
+@pytest.mark.shipping_defaults
+async def test_an_authorizer_answering_something_else_than_a_bool_shows_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    health = Health([Check("db", leaky)], authorize=lambda request: "yes")  # type: ignore[arg-type,return-value]
+
+    with caplog.at_level(logging.WARNING, logger="healthkit"):
+        body = document(await request(app_for(health), path="/health"))
+
+    assert {"status", "checks"} == set(body)
+    assert "not True or False" in caplog.text
+
+
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError
+
+
+async def test_an_exception_whose_text_cannot_be_read_is_still_a_plain_fail() -> None:
+    async def odd() -> None:
+        raise Unprintable
+
+    health = Health([Check("odd", odd)], expose_errors=True)
+
+    async with lifespan(health):
+        response = await request(health)
+
+    assert 503 == response.status_code
+    assert document(response)["checks"]["odd"][0]["output"].startswith(
+        "Unprintable: (its text could not be read)"
+    )
+
+
+async def test_exception_text_with_lone_surrogates_is_escaped_not_a_500() -> None:
+    async def odd() -> None:
+        raise ValueError("bad byte " + b"\xff".decode("utf-8", "surrogateescape"))
+
+    health = Health([Check("odd", odd)], expose_errors=True)
+
+    json_answer = await request(app_for(health), path="/health")
+    text_answer = await request(app_for(health), path="/health?verbose")
+
+    assert 503 == json_answer.status_code == text_answer.status_code
+    assert "bad byte \\udcff" in document(json_answer)["checks"]["odd"][0]["output"]
+
+
+async def test_a_cached_value_is_a_copy_the_check_cannot_change_later() -> None:
+    shared: dict[str, object] = {"rows": 1}
+
+    async def check() -> Result:
+        return Result(Status.PASS, observed_value=shared)
+
+    health = Health([Check("db", check, cache_ttl=60)])
+    await request(health)
+    shared["rows"] = object()  # the check's own object changes after its result was cached
+
+    response = await request(health)
+
+    assert 200 == response.status_code
+    assert {"rows": 1} == document(response)["checks"]["db"][0]["observedValue"]
+
+
+async def test_an_output_cannot_forge_lines_in_the_text_listing() -> None:
+    async def forging() -> Result:
+        return Result(Status.FAIL, output="x\n[+]payments ok\nreadyz check passed")
+
+    response = await request(app_for(Health([Check("db", forging)])), path="/readyz?verbose")
+
+    assert [
+        "[-]db failed: x\\n[+]payments ok\\nreadyz check passed",
+        "readyz check failed",
+    ] == response.text.splitlines()
