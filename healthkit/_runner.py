@@ -12,7 +12,6 @@ import asyncio
 from collections.abc import Sequence
 
 import anyio
-import sniffio
 from anyio.abc import TaskGroup
 
 from ._call import seconds
@@ -59,11 +58,11 @@ class Runner:
         self._probes += 1
         snapshot = self._probes
         selected = self.slots if slots is None else slots
+        loop = _asyncio_loop()
         if not selected:
             observations: list[Observation] = []
             now = 0.0
-        elif sniffio.current_async_library() == "asyncio":
-            loop = asyncio.get_running_loop()
+        elif loop is not None:
             now = loop.time()
             observations = await self._gather_asyncio(selected, loop, now)
         else:
@@ -212,6 +211,14 @@ class Runner:
         failing = [obs.check.name for obs in observations if obs.status is not Status.PASS]
         output = f"not passing: {', '.join(failing)}" if failing else None
         self._events.emit(StatusChange(None, old, status, lasted, output, probe=self._probe))
+
+
+def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    """The running asyncio loop, or None on another backend (trio): cheaper than sniffio."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

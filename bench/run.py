@@ -1,0 +1,301 @@
+"""healthkit's benchmarks, side by side with a bare Starlette route and the Python peers.
+
+    make bench                      # or: bench/.venv/bin/python -m bench.run
+
+Each contender runs under uvicorn (uvloop, httptools) in its own process; load comes from wrk in
+another process, on loopback. Rounds are interleaved across contenders and the medians kept; every
+figure is also given as a ratio to the floor (a bare Starlette route) measured in the same run,
+since machines here are shared and noisy. Results go to stdout and bench/results.md.
+
+BENCH_ROUNDS (default 3) and BENCH_SECONDS (default 3) set the rounds and each wrk run's length.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import httpx2
+
+ROOT = Path(__file__).resolve().parent.parent
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
+PEERS = ["fastapi-health", "aaa-sentinel-health", "aio-tiny-healthcheck", "fastapi-healthchecks"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def serve(contender: str, **settings: object) -> Iterator[tuple[str, int]]:
+    """The contender under uvicorn on a free loopback port: (url, pid)."""
+    port = free_port()
+    env = {**os.environ, "BENCH_CONTENDER": contender}
+    for key, value in settings.items():
+        env[f"BENCH_{key.upper()}"] = str(int(value) if isinstance(value, bool) else value)
+    command = [sys.executable, "-m", "uvicorn", "bench.serve:make", "--factory", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--loop", "uvloop", "--http", "httptools", "--log-level", "error"]
+    command += ["--no-access-log"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    msg = f"{contender} did not start"
+                    raise RuntimeError(msg) from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}", process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+@dataclass
+class Load:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, connections: int, seconds: int = SECONDS) -> Load:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", f"{url}/health"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def latency(percentile: str) -> float:
+        match = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert match, out
+        return float(match.group(1)) * _UNITS[match.group(2)]
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    assert rps, out
+    assert total, out
+    return Load(
+        float(rps.group(1)),
+        latency("50"),
+        latency("99"),
+        int(total.group(1)),
+        int(errors.group(1)) if errors else 0,
+    )
+
+
+def median_load(loads: Sequence[Load]) -> Load:
+    return Load(
+        statistics.median(load.rps for load in loads),
+        statistics.median(load.p50_ms for load in loads),
+        statistics.median(load.p99_ms for load in loads),
+        sum(load.requests for load in loads),
+        sum(load.errors for load in loads),
+    )
+
+
+def spread(values: Sequence[float]) -> float:
+    """Half the range, as a share of the median: how noisy a cell is."""
+    return (max(values) - min(values)) / 2 / statistics.median(values) if len(values) > 1 else 0.0
+
+
+def throughput(contenders: dict[str, dict[str, object]]) -> dict[tuple[str, int], tuple[Load, float]]:
+    """wrk at concurrency 1 and 32, rounds interleaved: (contender, c) -> (median, spread)."""
+    runs: dict[tuple[str, int], list[Load]] = {}
+    for _ in range(ROUNDS):
+        for name, settings in contenders.items():
+            contender = str(settings.get("contender", name))
+            options = {k: v for k, v in settings.items() if k != "contender"}
+            with serve(contender, **options) as (url, _pid):
+                wrk(url, 32, 1)  # warm up
+                for connections in (1, 32):
+                    runs.setdefault((name, connections), []).append(wrk(url, connections))
+    return {key: (median_load(loads), spread([load.rps for load in loads])) for key, loads in runs.items()}
+
+
+async def one_request(url: str, timeout: float = 35.0) -> tuple[float, int]:
+    async with httpx2.AsyncClient(timeout=timeout) as client:
+        started = time.perf_counter()
+        response = await client.get(f"{url}/health")
+        return time.perf_counter() - started, response.status_code
+
+
+async def burst(url: str, probes: int) -> tuple[int, list[int]]:
+    """`probes` concurrent requests; how many times the checks ran, and the status codes."""
+    limits = httpx2.Limits(max_connections=probes, max_keepalive_connections=0)
+    async with httpx2.AsyncClient(timeout=30, limits=limits) as client:
+        before = int((await client.get(f"{url}/calls")).text)
+        responses = await asyncio.gather(*(client.get(f"{url}/health") for _ in range(probes)))
+        after = int((await client.get(f"{url}/calls")).text)
+    return after - before, [response.status_code for response in responses]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def fmt_load(load: Load, floor: Load, noise: float) -> list[str]:
+    return [
+        f"{load.rps:,.0f} ±{noise:.0%}",
+        f"{load.rps / floor.rps:.2f}",
+        f"{load.p50_ms:.2f}",
+        f"{load.p99_ms:.2f}",
+    ]
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def main() -> None:
+    peers = [peer for peer in PEERS if version(peer) != "not installed"]
+    out: list[str] = []
+    say = out.append
+
+    say("## Benchmarks\n")
+    say(
+        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python "
+        f"{platform.python_version()}; uvicorn {version('uvicorn')} (uvloop {version('uvloop')}, "
+        f"httptools {version('httptools')}); wrk, one thread, on loopback; {ROUNDS} interleaved rounds "
+        f"of {SECONDS} s, medians (± half the spread of req/s). healthkit {version('healthkit-asgi')}; "
+        + ", ".join(f"{peer} {version(peer)}" for peer in peers)
+        + ".\n"
+    )
+
+    # 1 and 2: throughput and latency with one and ten trivial checks, and from cache.
+    contenders: dict[str, dict[str, object]] = {
+        "floor: bare Starlette + orjson": {"contender": "floor"},
+        "raw ASGI, constant bytes": {"contender": "raw"},
+        "healthkit, 1 check": {"contender": "healthkit", "checks": 1},
+        "healthkit, 1 check, cached": {"contender": "healthkit", "checks": 1, "cached": True},
+        "healthkit, 10 checks": {"contender": "healthkit", "checks": 10},
+        "healthkit, 10 checks, cached": {"contender": "healthkit", "checks": 10, "cached": True},
+    }
+    for peer in peers:
+        contenders[f"{peer}, 1 check"] = {"contender": peer, "checks": 1}
+        contenders[f"{peer}, 10 checks"] = {"contender": peer, "checks": 10}
+    results = throughput(contenders)
+    floor1, floor32 = (
+        results["floor: bare Starlette + orjson", 1][0],
+        results["floor: bare Starlette + orjson", 32][0],
+    )
+    rows = []
+    for name in contenders:
+        load1, noise1 = results[name, 1]
+        load32, noise32 = results[name, 32]
+        errors = load1.errors + load32.errors
+        rows.append(
+            [name, *fmt_load(load1, floor1, noise1), *fmt_load(load32, floor32, noise32)]
+            + ([f"{errors} non-2xx"] if errors else [""])
+        )
+    say("### Throughput and latency (rows 1 and 2)\n")
+    say(
+        table(
+            [
+                "contender",
+                "req/s c=1",
+                "×floor",
+                "p50 ms",
+                "p99 ms",
+                "req/s c=32",
+                "×floor",
+                "p50 ms",
+                "p99 ms",
+                "",
+            ],
+            rows,
+        )
+        + "\n"
+    )
+
+    # 3 and 4: ten checks of 100 ms each; a check that never returns (healthkit deadline 0.8 s).
+    rows = []
+    for contender in ["healthkit", *peers]:
+        with serve(contender, checks=10, delay=0.1) as (url, _pid):
+            asyncio.run(one_request(url))
+            slow = statistics.median(asyncio.run(one_request(url))[0] for _ in range(5))
+        with serve(contender, checks=1, hang=True) as (url, _pid):
+            try:
+                hung, code = asyncio.run(one_request(url, timeout=35))
+                hung_text = f"{hung:.3f} s, {code}"
+            except httpx2.TimeoutException:
+                hung_text = "no answer within 35 s"
+        rows.append([contender, f"{slow * 1000:.0f} ms", hung_text])
+    say("### Slow and hung checks (rows 3 and 4)\n")
+    say(table(["contender", "10 checks × 100 ms", "one check never returns (deadline 0.8 s)"], rows) + "\n")
+
+    # 5: one dependency check, 1000 concurrent probes.
+    rows = []
+    for contender in ["healthkit", *peers]:
+        with serve(contender, checks=1, delay=0.2) as (url, _pid):
+            ran, codes = asyncio.run(burst(url, 1000))
+        rows.append([contender, str(ran), f"{codes.count(200)} of {len(codes)} answered 200"])
+    say("### 1000 concurrent probes, one check of 200 ms (row 5)\n")
+    say(table(["contender", "times the check ran", "answers"], rows) + "\n")
+
+    # 6: resident memory after 1000 probes and after 100 000.
+    rows = []
+    for contender in ["floor", "healthkit"]:
+        with serve(contender, checks=10) as (url, pid):
+            asyncio.run(burst(url, 100))
+            for _ in range(10):
+                asyncio.run(burst(url, 100))
+            early = rss_mb(pid)
+            sent = 0
+            while sent < 100_000:
+                sent += wrk(url, 32, 5).requests
+            late = rss_mb(pid)
+        rows.append(
+            [contender, f"{early:.1f} MB", f"{late:.1f} MB ({sent:,} probes)", f"{late - early:+.1f} MB"]
+        )
+    say("### Resident memory (row 6)\n")
+    say(table(["contender (10 checks)", "after 1 000 probes", "after 100 000+", "growth"], rows) + "\n")
+
+    text = "\n".join(out)
+    print(text)
+    (ROOT / "bench" / "results.md").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""One benchmark contender as an ASGI app, chosen by environment variables (one per process).
+
+BENCH_CONTENDER: floor | raw | healthkit | a peer's name (see bench/peers.py)
+BENCH_CHECKS: trivial checks (default 1); BENCH_DELAY: seconds each check waits (default 0)
+BENCH_HANG: "1" adds a check that never returns; BENCH_CACHED: "1" serves healthkit from cache
+BENCH_DEADLINE: healthkit's deadline (default 0.8)
+
+Every app also answers GET /calls with how many times its checks ran (for the coalescing row).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+CALLS = [0]
+
+BODY = orjson.dumps({"status": "pass"})
+
+
+def settings() -> dict[str, Any]:
+    return {
+        "checks": int(os.environ.get("BENCH_CHECKS", "1")),
+        "delay": float(os.environ.get("BENCH_DELAY", "0")),
+        "hang": os.environ.get("BENCH_HANG") == "1",
+        "cached": os.environ.get("BENCH_CACHED") == "1",
+        "deadline": float(os.environ.get("BENCH_DEADLINE", "0.8")),
+    }
+
+
+def make_check(delay: float) -> Any:
+    async def check() -> None:
+        CALLS[0] += 1
+        if delay:
+            await asyncio.sleep(delay)
+
+    return check
+
+
+async def hang_forever() -> None:
+    await asyncio.Event().wait()
+
+
+async def calls(request: Request) -> Response:
+    return Response(str(CALLS[0]), media_type="text/plain")
+
+
+def floor() -> Any:
+    """A bare Starlette route answering a constant body serialized with orjson."""
+
+    async def health(request: Request) -> Response:
+        return Response(orjson.dumps({"status": "pass"}), media_type="application/json")
+
+    return Starlette(routes=[Route("/health", health), Route("/calls", calls)])
+
+
+def raw() -> Any:
+    """A raw ASGI callable answering constant bytes: the server's own limit."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": BODY})
+
+    return app
+
+
+def healthkit(checks: int, delay: float, hang: bool, cached: bool, deadline: float) -> Any:
+    from healthkit import Check, Health, Probe
+
+    registered = [Check(f"check{n}", make_check(delay), timeout=min(deadline, 5.0)) for n in range(checks)]
+    if hang:
+        registered.append(Check("hung", hang_forever, timeout=deadline))
+    health = Health(
+        registered, deadline=deadline, cache_ttl=60 if cached else 0, report=Probe(details="always")
+    )
+    return Starlette(routes=[Route("/health", health), Route("/calls", calls)], lifespan=health.lifespan)
+
+
+def make() -> Any:
+    contender = os.environ.get("BENCH_CONTENDER", "healthkit")
+    options = settings()
+    if contender == "floor":
+        return floor()
+    if contender == "raw":
+        return raw()
+    if contender == "healthkit":
+        return healthkit(**options)
+    from bench import peers
+
+    options.pop("cached")
+    options.pop("deadline")
+    return peers.make(contender, counter=CALLS, calls_route=calls, **options)
