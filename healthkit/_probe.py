@@ -162,7 +162,7 @@ class Endpoint:
                 await send({"type": "websocket.close", "code": 1008})
             return
         method = scope["method"]
-        extra = _request_id(scope.get("headers", ()))
+        extra, wants_text = _read_headers(scope.get("headers", ()))
         if method not in ALLOWED_METHODS:
             await self._responder.method_not_allowed(send, extra=extra)
             return
@@ -193,7 +193,7 @@ class Endpoint:
                         return
                     if value not in excluded:
                         excluded.append(value)
-        text = text or _wants_text(scope.get("headers", ()))
+        text = text or wants_text
         one = scope.get("path_params", {}).get("name") or None
 
         subset: list[Slot] | None = None
@@ -221,12 +221,13 @@ class Endpoint:
             status, observations = await self.runner.run(subset)
         else:
             status, observations, output, head = await self._run_role(subset)
-        details = await self._details(scope, receive)
+        level = self.details
+        details = level == "always" or (level == "when_authorized" and await self._details(scope, receive))
         # The answer depends on the Accept header (text or JSON) and, when details are for
         # authorized requests only, on who asks: shared caches must keep them apart, and must not
         # keep a detailed answer at all.
-        personal = self.details == "when_authorized"
-        extra += [(b"vary", b"Accept, Authorization, Cookie" if personal else b"Accept")]
+        personal = level == "when_authorized"
+        extra.append(_VARY_PERSONAL if personal else _VARY)
         try:
             if text:
                 lines = head + [(obs.check.name, obs.status, obs.output) for obs in observations]
@@ -245,10 +246,8 @@ class Endpoint:
         )
 
     async def _details(self, scope: Scope, receive: Receive) -> bool:
-        """Whether this request sees outputs, values and metadata, or statuses only."""
-        if self.details == "always":
-            return True
-        if self.details == "never" or self._authorize is None:
+        """Whether the authorizer lets this request see outputs, values and metadata."""
+        if self._authorize is None:
             return False
         try:
             allowed = self._authorize(Request(scope, receive))
@@ -313,20 +312,23 @@ _FLAGS = {"": True, "1": True, "true": True, "0": False, "false": False}
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:/+=@-]{1,128}")
 
 
-def _request_id(headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """An incoming X-Request-ID to echo, when it is a plain token (never anything else)."""
+_VARY = (b"vary", b"Accept")
+_VARY_PERSONAL = (b"vary", b"Accept, Authorization, Cookie")
+
+
+def _read_headers(headers: Sequence[tuple[bytes, bytes]]) -> tuple[list[tuple[bytes, bytes]], bool]:
+    """One pass over the request's headers: an X-Request-ID to echo (only when it is a plain
+    token), and whether the client asks for the text listing (Accept: text/plain, no JSON)."""
+    echo: list[tuple[bytes, bytes]] = []
+    text = False
     for key, value in headers:
         if key == b"x-request-id":
-            return [(b"x-request-id", value)] if _REQUEST_ID.fullmatch(value) else []
-    return []
-
-
-def _wants_text(headers: Sequence[tuple[bytes, bytes]]) -> bool:
-    for key, value in headers:
-        if key == b"accept":
+            if not echo and _REQUEST_ID.fullmatch(value):
+                echo.append((b"x-request-id", value))
+        elif key == b"accept":
             value = value.lower()
-            return b"text/plain" in value and b"json" not in value
-    return False
+            text = b"text/plain" in value and b"json" not in value
+    return echo, text
 
 
 def probe_deadline(probe: Probe, default: float) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -51,9 +51,13 @@ class Observation:
     error: BaseException | None = None  # for the server's log only; never rendered
     age: float | None = None  # seconds since the call ended, when served from cache
     timed_out: bool = False
+    rendered: dict[str, Any] | None = field(default=None, repr=False, compare=False)  # check object, once
 
     def served(self, age: float) -> Observation:
         """This outcome as served again, ``age`` seconds after its call ended."""
+        if self.rendered is None:
+            # The check object, made once: its output stays raw, masked and cut at each render.
+            self.rendered = _check_object(self, _KEEP, cut=False)
         return Observation(
             self.check,
             self.status,
@@ -66,6 +70,7 @@ class Observation:
             self.error,
             age,
             self.timed_out,
+            self.rendered,
         )
 
 
@@ -141,7 +146,22 @@ class Document:
         return render_text(probe, passed, [(name, s, o and clip(self._redact(o))) for name, s, o in lines])
 
 
-def _check_object(obs: Observation, redact: Callable[[str], str]) -> dict[str, Any]:
+def _keep(text: str) -> str:
+    return text
+
+
+_KEEP: Callable[[str], str] = _keep
+
+
+def _check_object(obs: Observation, redact: Callable[[str], str], *, cut: bool = True) -> dict[str, Any]:
+    if obs.rendered is not None:
+        # A served copy: the check object of its call, made once, with this probe's age.
+        served = dict(obs.rendered)
+        if "output" in served:
+            served["output"] = clip(redact(served["output"]))
+        if obs.age is not None:
+            served["ageMs"] = round(obs.age * 1000, 3)
+        return served
     check = obs.check
     item: dict[str, Any] = {}
     if check.component_id is not None:
@@ -158,7 +178,7 @@ def _check_object(obs: Observation, redact: Callable[[str], str]) -> dict[str, A
         if obs.affected_endpoints:
             item["affectedEndpoints"] = list(obs.affected_endpoints)
         if obs.output is not None:
-            item["output"] = clip(redact(obs.output))
+            item["output"] = clip(redact(obs.output)) if cut else obs.output
     item["time"] = obs.time
     item["durationMs"] = round(obs.duration * 1000, 3)
     if obs.age is not None:

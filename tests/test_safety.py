@@ -312,3 +312,20 @@ async def test_an_output_cannot_forge_lines_in_the_text_listing() -> None:
         "[-]db failed: x\\n[+]payments ok\\nreadyz check passed",
         "readyz check failed",
     ] == response.text.splitlines()
+
+
+async def test_a_result_served_from_cache_is_masked_before_it_is_cut_too() -> None:
+    async def long_output() -> Result:
+        return Result(Status.WARN, output="x" * 1000 + "postgresql://billing:S3cretPassw0rd@db/billing")
+
+    health = Health([Check("db", long_output, cache_ttl=60)], redact=[r"x{1000}"])
+    app = app_for(health)
+
+    fresh = await request(app, path="/health")
+    cached = await request(app, path="/health")
+    listing = await request(app, path="/health?verbose")
+
+    assert "ageMs" in document(cached)["checks"]["db"][0]
+    for response in (fresh, cached, listing):
+        assert "S3cret" not in response.text
+        assert "x" * 1000 not in response.text
