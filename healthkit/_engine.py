@@ -19,7 +19,6 @@ from functools import partial
 
 import anyio
 import anyio.lowlevel
-import sniffio
 from anyio.abc import TaskGroup
 
 from ._call import call, failed, seconds, timed_out
@@ -30,7 +29,7 @@ from ._report import Observation
 from ._slot import Flight, Slot
 from ._status import Status
 
-__all__ = ["Engine", "native_loop"]
+__all__ = ["Engine", "asyncio_loop", "native_loop"]
 
 _log = logging.getLogger("healthkit")
 
@@ -129,8 +128,9 @@ class Engine:
 
     def start_detached(self, slot: Slot) -> Flight:
         """Start a call that no probe owns (a refresh); needs asyncio or a running lifespan."""
-        if sniffio.current_async_library() == "asyncio":
-            return self.start_task(slot, asyncio.get_running_loop())
+        loop = asyncio_loop()
+        if loop is not None:
+            return self.start_task(slot, loop)
         assert self._group is not None
         return self.start_in(self._group, slot)
 
@@ -150,7 +150,7 @@ class Engine:
         slot.complete(flight, outcome, now)
 
     def limiter(self) -> anyio.CapacityLimiter:
-        backend = sniffio.current_async_library()
+        backend = "asyncio" if asyncio_loop() is not None else "other"
         limiter = self._limiters.get(backend)
         if limiter is None:
             limiter = self._limiters[backend] = anyio.CapacityLimiter(self._max_threads)
@@ -215,6 +215,15 @@ class Engine:
                 await done.wait()
             flight = None
             await anyio.sleep_until(started + check.refresh_every + random.uniform(0, slot.jitter))  # noqa: S311
+
+
+def asyncio_loop() -> asyncio.AbstractEventLoop | None:
+    """The running asyncio loop, or None on another backend (trio). anyio has no public way to
+    ask, and healthkit does not depend on sniffio."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 def native_loop() -> object:

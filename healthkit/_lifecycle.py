@@ -24,9 +24,9 @@ from types import FrameType
 from typing import Any
 
 import anyio
-import sniffio
 
 from ._call import seconds
+from ._engine import asyncio_loop
 
 __all__ = ["Lifecycle"]
 
@@ -85,7 +85,7 @@ class Lifecycle:
         """Put the drain in front of the server's SIGTERM handler, if it has a Python one."""
         if not self.drain_delay or threading.current_thread() is not threading.main_thread():
             return
-        if sniffio.current_async_library() != "asyncio":
+        if asyncio_loop() is None:  # uvicorn runs asyncio only
             return
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous = signal.getsignal(signum)

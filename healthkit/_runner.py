@@ -15,7 +15,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ._call import seconds
-from ._engine import Engine, native_loop
+from ._engine import Engine, asyncio_loop, native_loop
 from ._events import Events, StatusChange
 from ._report import Observation
 from ._slot import Flight, Slot
@@ -58,7 +58,7 @@ class Runner:
         self._probes += 1
         snapshot = self._probes
         selected = self.slots if slots is None else slots
-        loop = _asyncio_loop()
+        loop = asyncio_loop()
         if not selected:
             observations: list[Observation] = []
             now = 0.0
@@ -211,14 +211,6 @@ class Runner:
         failing = [obs.check.name for obs in observations if obs.status is not Status.PASS]
         output = f"not passing: {', '.join(failing)}" if failing else None
         self._events.emit(StatusChange(None, old, status, lasted, output, probe=self._probe))
-
-
-def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
-    """The running asyncio loop, or None on another backend (trio): cheaper than sniffio."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:
