@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from ._status import Status
@@ -83,6 +83,7 @@ class Check:
 
     name: str
     fn: CheckFunction
+    _: KW_ONLY
     component_type: str | None = None
     component_id: str | None = None
     timeout: float = DEFAULT_TIMEOUT

@@ -97,3 +97,8 @@ def test_result_takes_affected_endpoints_from_any_iterable() -> None:
 def test_result_refuses_output_that_is_not_text() -> None:
     with pytest.raises(TypeError, match="output must be a string"):
         Result(Status.FAIL, output=503)  # type: ignore[arg-type]
+
+
+def test_options_after_name_and_fn_are_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        Check("db", passing, "datastore")  # type: ignore[call-arg]
