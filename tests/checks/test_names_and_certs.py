@@ -1,0 +1,118 @@
+"""dns and tls checks, against this machine's resolver and a TLS server on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import ssl
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import anyio.abc
+import pytest
+from anyio.streams.tls import TLSListener
+
+from healthkit import Check, Health
+from healthkit_checks import dns, tls
+from tests.conftest import probe
+
+
+async def outcome(check: Check) -> dict[str, object]:
+    _code, body = await probe(Health([check]))
+    item: dict[str, object] = body["checks"][check.name][0]
+    return item
+
+
+async def test_dns_resolves_a_name_and_reports_how_long_it_took() -> None:
+    item = await outcome(Check("dns:responseTime", dns.resolve("localhost")))
+
+    assert "pass" == item["status"]
+    assert "ms" == item["observedUnit"]
+
+
+async def test_dns_fails_when_a_name_does_not_resolve() -> None:
+    item = await outcome(Check("dns", dns.resolve("nonexistent.invalid")))
+
+    assert "nonexistent.invalid does not resolve" == item["output"]
+
+
+@pytest.fixture
+def one_day_certificate(tmp_path: Path) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("openssl is not installed")
+        pytest.skip("openssl is not installed")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    command = [
+        openssl,
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(key),
+        "-out",
+        str(cert),
+    ]
+    command += ["-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    subprocess.run(command, check=True, capture_output=True)
+    return cert, key
+
+
+@asynccontextmanager
+async def tls_server(cert: Path, key: Path) -> AsyncIterator[int]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+
+    async def serve(stream: anyio.abc.ByteStream) -> None:
+        with contextlib.suppress(Exception):
+            await stream.receive()
+        with contextlib.suppress(Exception):
+            await stream.aclose()
+
+    listener = TLSListener(await anyio.create_tcp_listener(local_host="127.0.0.1"), context)
+    port = listener.listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, serve)
+        yield port
+        group.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize(
+    ("warn_at", "fail_at", "status"), [(30, 7, "fail"), (2, 0.5, "warn"), (None, None, "pass")]
+)
+async def test_tls_reports_the_days_left_against_its_thresholds(
+    one_day_certificate: tuple[Path, Path], warn_at: float | None, fail_at: float | None, status: str
+) -> None:
+    cert, key = one_day_certificate
+    trust = ssl.create_default_context(cafile=str(cert))
+
+    async with tls_server(cert, key) as port:
+        check = tls.expiry("127.0.0.1", port, warn_at=warn_at, fail_at=fail_at, context=trust)
+        item = await outcome(Check("web:certificate", check))
+
+    assert status == item["status"]
+    assert "days" == item["observedUnit"]
+    assert 0.9 <= float(item["observedValue"]) <= 1.0  # type: ignore[arg-type]
+
+
+async def test_tls_fails_on_a_certificate_the_system_does_not_trust(
+    one_day_certificate: tuple[Path, Path],
+) -> None:
+    cert, key = one_day_certificate
+
+    async with tls_server(cert, key) as port:
+        item = await outcome(Check("web:certificate", tls.expiry("127.0.0.1", port)))
+
+    assert f"127.0.0.1:{port}: TLS certificate rejected (self-signed certificate)" == item["output"]
+
+
+def test_tls_thresholds_must_be_in_order() -> None:
+    with pytest.raises(ValueError, match=r"warn_at .* must not be below fail_at"):
+        tls.expiry("example.test", warn_at=5, fail_at=10)
