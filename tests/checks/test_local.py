@@ -12,13 +12,8 @@ import pytest
 
 from healthkit import Check, Health
 from healthkit_checks import disk, event_loop, memory, sqlite
+from tests.checks.support import outcome
 from tests.conftest import probe
-
-
-async def outcome(check: Check) -> dict[str, object]:
-    _code, body = await probe(Health([check]))
-    item: dict[str, object] = body["checks"][check.name][0]
-    return item
 
 
 async def test_disk_reports_utilization_in_percent(tmp_path: Path) -> None:

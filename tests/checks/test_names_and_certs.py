@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
 import ssl
-import subprocess
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import anyio
-import anyio.abc
 import pytest
-from anyio.streams.tls import TLSListener
 
-from healthkit import Check, Health
+from healthkit import Check
 from healthkit_checks import dns, tls
-from tests.conftest import probe
-
-
-async def outcome(check: Check) -> dict[str, object]:
-    _code, body = await probe(Health([check]))
-    item: dict[str, object] = body["checks"][check.name][0]
-    return item
+from tests.checks.support import outcome, tls_server
 
 
 async def test_dns_resolves_a_name_and_reports_how_long_it_took() -> None:
@@ -38,50 +23,6 @@ async def test_dns_fails_when_a_name_does_not_resolve() -> None:
     item = await outcome(Check("dns", dns.resolve("nonexistent.invalid")))
 
     assert "nonexistent.invalid does not resolve" == item["output"]
-
-
-@pytest.fixture
-def one_day_certificate(tmp_path: Path) -> tuple[Path, Path]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("openssl is not installed")
-        pytest.skip("openssl is not installed")
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    command = [
-        openssl,
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        str(key),
-        "-out",
-        str(cert),
-    ]
-    command += ["-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
-    subprocess.run(command, check=True, capture_output=True)
-    return cert, key
-
-
-@asynccontextmanager
-async def tls_server(cert: Path, key: Path) -> AsyncIterator[int]:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-
-    async def serve(stream: anyio.abc.ByteStream) -> None:
-        with contextlib.suppress(Exception):
-            await stream.receive()
-        with contextlib.suppress(Exception):
-            await stream.aclose()
-
-    listener = TLSListener(await anyio.create_tcp_listener(local_host="127.0.0.1"), context)
-    port = listener.listener.extra(anyio.abc.SocketAttribute.local_port)
-    async with listener, anyio.create_task_group() as group:
-        group.start_soon(listener.serve, serve)
-        yield port
-        group.cancel_scope.cancel()
 
 
 @pytest.mark.parametrize(

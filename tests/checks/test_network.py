@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
-import ssl
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,10 +9,10 @@ from pathlib import Path
 import anyio
 import anyio.abc
 import pytest
-from anyio.streams.tls import TLSListener
 
 from healthkit import Check, Health, Status
 from healthkit_checks import http, tcp
+from tests.checks.support import outcome, tls_server
 from tests.conftest import probe
 
 ANSWERS = {
@@ -62,12 +57,6 @@ async def closed_port() -> int:
     port: int = listener.extra(anyio.abc.SocketAttribute.local_port)
     await listener.aclose()
     return port
-
-
-async def outcome(check: Check) -> dict[str, object]:
-    _code, body = await probe(Health([check]))
-    item: dict[str, object] = body["checks"][check.name][0]
-    return item
 
 
 async def test_tcp_passes_and_reports_the_connect_time() -> None:
@@ -169,46 +158,9 @@ def test_http_refuses_a_url_that_is_not_http() -> None:
         http.get("ftp://files.internal/")
 
 
-@pytest.fixture
-def self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("openssl is not installed")
-        pytest.skip("openssl is not installed")
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    command = [
-        openssl,
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        str(key),
-        "-out",
-        str(cert),
-    ]
-    subprocess.run([*command, "-days", "1", "-subj", "/CN=127.0.0.1"], check=True, capture_output=True)
-    return cert, key
-
-
-async def test_http_names_a_rejected_tls_certificate(self_signed: tuple[Path, Path]) -> None:
-    cert, key = self_signed
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-
-    async def serve(stream: anyio.abc.ByteStream) -> None:
-        with contextlib.suppress(Exception):
-            await stream.receive()  # the handshake fails on the client's side
-        await stream.aclose()
-
-    listener = TLSListener(await anyio.create_tcp_listener(local_host="127.0.0.1"), context)
-    port = listener.listener.extra(anyio.abc.SocketAttribute.local_port)
-    async with listener, anyio.create_task_group() as group:
-        group.start_soon(listener.serve, serve)
+async def test_http_names_a_rejected_tls_certificate(one_day_certificate: tuple[Path, Path]) -> None:
+    async with tls_server(*one_day_certificate) as port:
         item = await outcome(Check("billing", http.get(f"https://127.0.0.1:{port}/ok")))
-        group.cancel_scope.cancel()
 
     assert (
         f"GET https://127.0.0.1:{port}/ok: TLS certificate rejected (self-signed certificate)"
