@@ -1,0 +1,101 @@
+"""What the database checks share: importing a driver, asyncio-only drivers, plain failure reasons."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from types import ModuleType
+from urllib.parse import unquote, urlsplit
+
+from healthkit import Result, Status
+
+from .tcp import exception_chain, reason
+
+
+def driver(module: str, check: str, extra: str) -> ModuleType:
+    """Import a driver, or raise an ImportError that names the extra which installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        msg = f"{check} needs {module.split('.')[0]}: pip install 'healthkit-asgi[{extra}]'"
+        raise ImportError(msg) from exc
+
+
+def not_on_asyncio(name: str) -> Result | None:
+    """A fail when the running event loop is not asyncio's (say, trio): ``name`` needs asyncio."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return Result(Status.FAIL, output=f"{name} runs on asyncio only, not on this event loop")
+    return None
+
+
+def where(url: str) -> str:
+    """``host:port/database`` of a DSN or URL: no scheme, user, password or query."""
+    parts = urlsplit(url)
+    host = parts.hostname or "localhost"
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    shown = f"{host}:{port}" if port else host
+    database = unquote(parts.path.lstrip("/"))
+    return f"{shown}/{database}" if database else shown
+
+
+#: SQLSTATE codes and classes that have a plain name (PostgreSQL's, shared by most SQL servers).
+SQLSTATES = {
+    "28": "authentication failed",
+    "08": "connection lost",
+    "3D000": "the database does not exist",
+    "53300": "too many connections",
+    "57P01": "the server is shutting down",
+    "57P02": "the server is shutting down",
+    "57P03": "the server is not accepting connections yet",
+    "25006": "the database is read-only",
+    "57014": "the query was cancelled",
+    "53": "the server is out of resources",
+}
+
+#: Words in driver messages (not shown) that tell what happened when no SQLSTATE does.
+PHRASES = (
+    ("connection refused", "connection refused"),
+    ("password authentication failed", "authentication failed"),
+    ("authentication", "authentication failed"),
+    ("connection is closed", "connection lost"),
+    ("connection was closed", "connection lost"),
+    ("closed by server", "connection lost"),
+    ("server closed the connection", "connection lost"),
+    ("does not exist", "the database does not exist"),
+)
+
+
+def failure(exc: BaseException) -> str:
+    """A short, secret-free account of a database failure. Never the driver's own text, which
+    can hold host names, user names and query data."""
+    network = reason(exc)
+    if network != type(exc).__name__:
+        return network
+    chain = exception_chain(exc)
+    for seen in chain:
+        code = getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None)
+        if isinstance(code, str) and code:
+            named = SQLSTATES.get(code) or SQLSTATES.get(code[:2])
+            return named or f"the query failed (SQLSTATE {code})"
+    for seen in chain:
+        text = _text(seen)
+        for phrase, meaning in PHRASES:
+            if phrase in text:
+                return meaning
+    if any(isinstance(seen, TimeoutError) for seen in chain):
+        return "timed out"
+    return f"failed ({type(exc).__name__})"
+
+
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc).lower()
+    except Exception:  # an exception whose text cannot be read names nothing
+        return ""

@@ -1,0 +1,157 @@
+"""PostgreSQL: the application's pool answers a query, and how full the pool is.
+
+    Check("postgres:responseTime", postgres.query(pool), component_type="datastore")
+    Check("postgres:connections", postgres.pool_usage(pool, warn_at=80), component_type="datastore")
+
+``pool`` is the application's own asyncpg ``Pool`` or psycopg ``AsyncConnectionPool``: a probe
+borrows one of its connections instead of opening one. A DSN works too (one connection per call,
+asyncpg, else psycopg); its user and password never appear in outputs. Needs the ``postgres``
+extra (asyncpg) or the ``psycopg`` extra. Both drivers run on asyncio only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+from healthkit import Result, Status
+
+from ._drivers import driver, failure, not_on_asyncio, where
+from ._levels import judge, require_levels
+
+__all__ = ["pool_usage", "query"]
+
+WHAT = "expected an asyncpg Pool, a psycopg_pool AsyncConnectionPool or a postgresql:// DSN"
+
+
+def query(
+    target: Any, sql: str = "SELECT 1", *, warn_at: float | None = None, fail_at: float | None = None
+) -> Callable[[], Awaitable[Result]]:
+    """A check that runs ``sql`` on a connection from ``target`` (a pool, or a DSN).
+
+    Reports the round trip, borrowing the connection included (``responseTime`` in ms;
+    ``warn_at``/``fail_at`` in ms). Fails, saying why in plain words: ``connection refused``,
+    ``connection lost``, ``authentication failed``, ``the query failed (SQLSTATE 42P01)``, ...
+    A pool with no free connection keeps the check waiting until its timeout.
+    """
+    require_levels("postgres.query", warn_at, fail_at)
+    if not isinstance(sql, str) or not sql.strip():
+        msg = f"postgres.query: sql must be a non-empty string, got {sql!r}"
+        raise ValueError(msg)
+    kind = _kind(target, "postgres.query")
+    label = f"postgres at {where(target)}" if kind.startswith("dsn") else "postgres"
+    run = {
+        "asyncpg": _asyncpg_pool,
+        "psycopg": _psycopg_pool,
+        "dsn-asyncpg": _asyncpg_dsn,
+        "dsn-psycopg": _psycopg_dsn,
+    }[kind]
+
+    async def postgres_query() -> Result:
+        refused = not_on_asyncio("postgres.query")
+        if refused is not None:
+            return refused
+        started = anyio.current_time()
+        try:
+            await run(target, sql)
+        except Exception as exc:
+            return Result(Status.FAIL, output=f"{label}: {failure(exc)}")
+        elapsed_ms = (anyio.current_time() - started) * 1000
+        return judge(elapsed_ms, "ms", warn_at=warn_at, fail_at=fail_at, what="the query took")
+
+    return postgres_query
+
+
+def pool_usage(
+    pool: Any, *, warn_at: float | None = 80, fail_at: float | None = None
+) -> Callable[[], Awaitable[Result]]:
+    """A check of how many of the pool's connections are in use (``connections``).
+
+    ``warn_at``/``fail_at`` are percentages of the pool's maximum size: a pool in use at 80 %
+    or more warns by default. With psycopg, requests waiting for a connection are named too.
+    Reads the pool's counters only: no query, no connection borrowed.
+    """
+    require_levels("postgres.pool_usage", warn_at, fail_at)
+    kind = _kind(pool, "postgres.pool_usage")
+    if kind.startswith("dsn"):
+        msg = "postgres.pool_usage: expected an asyncpg Pool or a psycopg_pool AsyncConnectionPool, got a DSN"
+        raise TypeError(msg)
+
+    async def postgres_pool_usage() -> Result:
+        if kind == "asyncpg":
+            in_use, size, waiting = pool.get_size() - pool.get_idle_size(), pool.get_max_size(), 0
+        else:
+            stats = pool.get_stats()
+            in_use = stats.get("pool_size", 0) - stats.get("pool_available", 0)
+            size, waiting = pool.max_size, stats.get("requests_waiting", 0)
+        percent = 100.0 * in_use / size if size else 100.0
+        queued = f", {waiting} waiting" if waiting else ""
+        for status, level in ((Status.FAIL, fail_at), (Status.WARN, warn_at)):
+            if level is not None and percent >= level:
+                used = f"{in_use} of {size} connections in use ({percent:.0f}%){queued}"
+                output = f"{used}, at or above {level}%"
+                return Result(status, output=output, observed_value=in_use, observed_unit="connections")
+        return Result(Status.PASS, observed_value=in_use, observed_unit="connections")
+
+    return postgres_pool_usage
+
+
+def _kind(target: Any, check: str) -> str:
+    if isinstance(target, str):
+        if not target.startswith(("postgres://", "postgresql://")):
+            msg = f"{check}: {WHAT}, got a string that is not a postgresql:// DSN"
+            raise ValueError(msg)
+        try:
+            driver("asyncpg", check, "postgres")
+        except ImportError:
+            try:
+                driver("psycopg", check, "psycopg")
+            except ImportError:
+                msg = f"{check} needs asyncpg or psycopg: pip install 'healthkit-asgi[postgres]'"
+                raise ImportError(msg) from None
+            return "dsn-psycopg"
+        return "dsn-asyncpg"
+    package = type(target).__module__.split(".")[0]
+    if package == "asyncpg" and isinstance(target, driver("asyncpg.pool", check, "postgres").Pool):
+        return "asyncpg"
+    if package == "psycopg_pool":
+        pools = driver("psycopg_pool", check, "psycopg")
+        if isinstance(target, pools.AsyncConnectionPool):
+            return "psycopg"
+    hint = " (for an SQLAlchemy engine, use healthkit_checks.sqlalchemy)" if package == "sqlalchemy" else ""
+    msg = f"{check}: {WHAT}, got {type(target).__name__}{hint}"
+    raise TypeError(msg)
+
+
+async def _asyncpg_pool(pool: Any, sql: str) -> None:
+    async with pool.acquire() as connection:
+        await connection.fetchval(sql)
+
+
+async def _psycopg_pool(pool: Any, sql: str) -> None:
+    async with pool.connection() as connection:
+        await connection.execute(sql)
+
+
+async def _asyncpg_dsn(dsn: str, sql: str) -> None:
+    asyncpg = driver("asyncpg", "postgres.query", "postgres")
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.fetchval(sql)
+    finally:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+            await connection.close()
+        if not connection.is_closed():
+            connection.terminate()
+
+
+async def _psycopg_dsn(dsn: str, sql: str) -> None:
+    psycopg = driver("psycopg", "postgres.query", "psycopg")
+    connection = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+    try:
+        await connection.execute(sql)
+    finally:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+            await connection.close()

@@ -1,0 +1,285 @@
+"""postgres, redis and sqlalchemy checks against a real PostgreSQL and a real Redis on loopback.
+
+The servers come from tests/databases.py (session fixtures in conftest.py). The drivers run on
+asyncio only, so these tests do too, but for the ones that show what happens on trio.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import asyncpg
+import psycopg_pool
+import pytest
+import redis.asyncio
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+from starlette.applications import Starlette
+
+from healthkit import Check, Health
+from healthkit_checks import postgres, sqlalchemy
+from healthkit_checks import redis as redis_check
+from tests.checks.support import outcome
+from tests.conftest import probe
+from tests.databases import PASSWORD, Postgres, Redis
+
+AnyCheck = Callable[[], Any]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=["asyncpg pool", "psycopg pool", "dsn", "sqlalchemy engine"])
+async def postgres_check(
+    request: pytest.FixtureRequest, postgres_server: Postgres
+) -> AsyncIterator[AnyCheck]:
+    """A check of the live PostgreSQL through each kind of client the catalog takes."""
+    dsn = postgres_server.dsn
+    if request.param == "asyncpg pool":
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+        yield postgres.query(pool)
+        pool.terminate()
+    elif request.param == "psycopg pool":
+        async with psycopg_pool.AsyncConnectionPool(dsn, min_size=1, max_size=2, open=False) as ppool:
+            await ppool.wait()
+            yield postgres.query(ppool)
+    elif request.param == "dsn":
+        yield postgres.query(dsn)
+    else:
+        engine = create_async_engine(dsn.replace("postgresql://", "postgresql+asyncpg://"))
+        yield sqlalchemy.connect(engine)
+        await engine.dispose()
+
+
+@pytest.fixture(params=["client", "url"])
+async def redis_ping(request: pytest.FixtureRequest, redis_server: Redis) -> AsyncIterator[AnyCheck]:
+    """A check of the live Redis through the application's client, or through a URL."""
+    if request.param == "url":
+        yield redis_check.ping(redis_server.url)
+        return
+    client = redis.asyncio.Redis.from_url(redis_server.url)
+    yield redis_check.ping(client)
+    await client.aclose()
+
+
+async def test_postgres_passes_against_the_live_server(postgres_check: AnyCheck) -> None:
+    item = await outcome(Check("postgres:responseTime", postgres_check, component_type="datastore"))
+
+    assert "pass" == item["status"]
+    assert "ms" == item["observedUnit"]
+    assert float(item["observedValue"]) >= 0  # type: ignore[arg-type]
+
+
+async def test_redis_passes_against_the_live_server(redis_ping: AnyCheck) -> None:
+    item = await outcome(Check("redis:responseTime", redis_ping))
+
+    assert "pass" == item["status"]
+    assert "ms" == item["observedUnit"]
+
+
+async def outage(server: Postgres | Redis, name: str, check: AnyCheck, plain: set[str]) -> None:
+    """Stop the server: the check fails within its timeout and /readyz answers 503 naming it, in
+    plain words and without the password. Start it again: the check passes again."""
+    health = Health([Check(name, check, timeout=0.5)])
+    app = Starlette(routes=health.routes())
+    assert 200 == (await probe(app, path="/readyz"))[0]
+
+    await anyio.to_thread.run_sync(server.stop)
+    try:
+        for _ in range(2):  # the first call finds a pooled connection gone, the second cannot connect
+            started = anyio.current_time()
+            code, body = await probe(app, path="/readyz")
+            elapsed = anyio.current_time() - started
+
+            assert 503 == code
+            assert "fail" == body["checks"][name][0]["status"]
+            assert body["checks"][name][0]["output"].split(": ", 1)[-1] in plain
+            assert elapsed < 0.5 + 0.3, "within the check's timeout (0.5 s), plus scheduling"
+            assert PASSWORD not in str(body)
+    finally:
+        await anyio.to_thread.run_sync(server.start)
+
+    with anyio.fail_after(15):  # pools reconnect on their own; psycopg's with a back-off
+        while (await probe(app, path="/readyz"))[0] != 200:
+            await anyio.sleep(0.1)
+    assert "pass" == (await probe(app, path="/readyz"))[1]["checks"][name][0]["status"]
+
+
+async def test_postgres_going_away_fails_readiness_and_coming_back_passes(
+    postgres_check: AnyCheck, postgres_server: Postgres
+) -> None:
+    plain = {"connection lost", "connection refused", "the server is shutting down", "timed out after 0.5s"}
+    await outage(postgres_server, "postgres:responseTime", postgres_check, plain)
+
+
+async def test_redis_going_away_fails_readiness_and_coming_back_passes(
+    redis_ping: AnyCheck, redis_server: Redis
+) -> None:
+    await outage(redis_server, "redis:responseTime", redis_ping, {"connection lost", "connection refused"})
+
+
+async def test_postgres_failures_are_named_without_credentials(postgres_server: Postgres) -> None:
+    where = f"127.0.0.1:{postgres_server.port}"
+    wrong_password = postgres_server.dsn.replace(PASSWORD, "not-the-" + PASSWORD)
+    no_database = postgres_server.dsn.rsplit("/", 1)[0] + "/nope"
+    checks = [
+        Check("password", postgres.query(wrong_password), timeout=2),
+        Check("database", postgres.query(no_database), timeout=2),
+        Check("table", postgres.query(postgres_server.dsn, "SELECT * FROM no_such_table"), timeout=2),
+    ]
+
+    _code, body = await probe(Health(checks, deadline=3))
+
+    outputs = {name: items[0]["output"] for name, items in body["checks"].items()}
+    assert {
+        "password": f"postgres at {where}/postgres: authentication failed",
+        "database": f"postgres at {where}/nope: the database does not exist",
+        "table": f"postgres at {where}/postgres: the query failed (SQLSTATE 42P01)",
+    } == outputs
+    assert PASSWORD not in str(body)
+    assert postgres_server.user not in str(body)
+
+
+async def test_postgres_query_borrows_from_the_application_pool(postgres_server: Postgres) -> None:
+    pool = await asyncpg.create_pool(postgres_server.dsn, min_size=1, max_size=1)
+    try:
+        check = Check("postgres", postgres.query(pool), timeout=0.3)
+        async with pool.acquire():  # the pool's only connection is busy: the check waits for it
+            busy = await outcome(check)
+        free = await outcome(check)
+        assert 1 == pool.get_size(), "no connection of its own"
+    finally:
+        pool.terminate()
+
+    assert ("fail", "timed out after 0.3s") == (busy["status"], busy["output"])
+    assert "pass" == free["status"]
+
+
+async def test_pool_usage_counts_connections_in_use_against_the_pool_size(postgres_server: Postgres) -> None:
+    pool = await asyncpg.create_pool(postgres_server.dsn, min_size=1, max_size=4)
+    ppool = psycopg_pool.AsyncConnectionPool(postgres_server.dsn, min_size=1, max_size=4, open=False)
+    await ppool.open(wait=True)
+    try:
+        idle = await outcome(Check("asyncpg:connections", postgres.pool_usage(pool, warn_at=50)))
+        async with pool.acquire(), pool.acquire(), pool.acquire():
+            asyncpg_busy = await outcome(Check("asyncpg", postgres.pool_usage(pool, warn_at=50, fail_at=99)))
+        async with ppool.connection(), ppool.connection(), ppool.connection(), ppool.connection():
+            psycopg_full = await outcome(
+                Check("psycopg", postgres.pool_usage(ppool, warn_at=50, fail_at=100))
+            )
+    finally:
+        pool.terminate()
+        await ppool.close()
+
+    assert ("pass", 0, "connections") == (idle["status"], idle["observedValue"], idle["observedUnit"])
+    assert ("warn", 3) == (asyncpg_busy["status"], asyncpg_busy["observedValue"])
+    assert "3 of 4 connections in use (75%), at or above 50%" == asyncpg_busy["output"]
+    assert ("fail", 4) == (psycopg_full["status"], psycopg_full["observedValue"])
+    assert "4 of 4 connections in use (100%), at or above 100%" == psycopg_full["output"]
+
+
+async def test_redis_failures_are_named_without_the_password(redis_server: Redis) -> None:
+    wrong = redis_server.url.replace(PASSWORD, "not-the-" + PASSWORD)
+    none = redis_server.url.replace(f":{PASSWORD}@", "")
+    checks = [Check("wrong", redis_check.ping(wrong)), Check("none", redis_check.ping(none))]
+
+    _code, body = await probe(Health(checks))
+
+    where = f"redis at 127.0.0.1:{redis_server.port}/0"
+    assert {"wrong": f"{where}: authentication failed", "none": f"{where}: authentication failed"} == {
+        name: items[0]["output"] for name, items in body["checks"].items()
+    }
+    assert PASSWORD not in str(body)
+
+
+async def test_sqlalchemy_names_the_engine_without_its_password(postgres_server: Postgres) -> None:
+    url = postgres_server.dsn.replace("postgresql://", "postgresql+asyncpg://")
+    engine = create_async_engine(url.replace(PASSWORD, "not-the-" + PASSWORD))
+    try:
+        item = await outcome(Check("db", sqlalchemy.connect(engine), timeout=2))
+    finally:
+        await engine.dispose()
+
+    assert f"postgresql at 127.0.0.1:{postgres_server.port}/postgres: authentication failed" == item["output"]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
+async def test_sqlalchemy_sync_engine_runs_in_a_thread_on_any_loop(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("CREATE TABLE orders (id INTEGER)")
+    engine = sa.create_engine(f"sqlite:///{path}")
+    try:
+        good = await outcome(Check("db", sqlalchemy.connect(engine, "SELECT count(*) FROM orders")))
+        bad = await outcome(Check("db", sqlalchemy.connect(engine, "SELECT * FROM refunds")))
+    finally:
+        engine.dispose()
+
+    assert ("pass", "ms") == (good["status"], good["observedUnit"])
+    assert ("fail", "sqlite app.db: failed (OperationalError)") == (bad["status"], bad["output"])
+
+
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_asyncio_only_drivers_fail_plainly_on_trio(
+    postgres_server: Postgres, redis_server: Redis
+) -> None:
+    checks = [
+        Check("postgres", postgres.query(postgres_server.dsn)),
+        Check("redis", redis_check.ping(redis_server.url)),
+    ]
+
+    code, body = await probe(Health(checks))
+
+    assert 503 == code
+    assert {
+        "postgres": "postgres.query runs on asyncio only, not on this event loop",
+        "redis": "redis.ping runs on asyncio only, not on this event loop",
+    } == {name: items[0]["output"] for name, items in body["checks"].items()}
+
+
+def test_factories_refuse_what_they_cannot_check() -> None:
+    with pytest.raises(
+        TypeError, match=r"postgres.query: expected an asyncpg Pool, .* got Engine \(for an SQLAl"
+    ):
+        postgres.query(sa.create_engine("sqlite://"))
+    with pytest.raises(ValueError, match="not a postgresql:// DSN") as caught:
+        postgres.query(f"mysql://app:{PASSWORD}@db/app")
+    assert PASSWORD not in str(caught.value)
+    with pytest.raises(TypeError, match="got a DSN"):
+        postgres.pool_usage(f"postgresql://app:{PASSWORD}@db/app")
+    with pytest.raises(TypeError, match=r"got Redis \(a synchronous client: use redis.asyncio.Redis\)"):
+        redis_check.ping(__import__("redis").Redis())
+    with pytest.raises(ValueError, match="redis:// URL") as caught:
+        redis_check.ping(f"http://:{PASSWORD}@cache")
+    assert PASSWORD not in str(caught.value)
+    with pytest.raises(TypeError, match="expected an sqlalchemy Engine or AsyncEngine, got str"):
+        sqlalchemy.connect("sqlite://")
+    with pytest.raises(ValueError, match="warn_at"):
+        redis_check.ping("redis://cache", warn_at=100, fail_at=10)
+
+
+@pytest.mark.parametrize(
+    ("blocked", "make", "extra"),
+    [
+        (["asyncpg", "psycopg"], lambda: postgres.query("postgresql://db/app"), "postgres"),
+        (["redis.asyncio"], lambda: redis_check.ping("redis://cache"), "redis"),
+        (["sqlalchemy"], lambda: sqlalchemy.connect(object()), "sqlalchemy"),
+    ],
+)
+def test_a_missing_driver_names_the_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch, blocked: list[str], make: Callable[[], object], extra: str
+) -> None:
+    for module in blocked:
+        monkeypatch.setitem(sys.modules, module, None)
+
+    with pytest.raises(ImportError, match=rf"pip install 'healthkit-asgi\[{extra}\]'"):
+        make()

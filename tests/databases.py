@@ -1,0 +1,200 @@
+"""Real PostgreSQL and Redis servers for the catalog's tests.
+
+Each runs from its Debian package on a free loopback port, in a temporary directory, with a
+password (so the tests can show it never reaches an output). `stop()` and `start()` take a server
+down and bring it back on the same port, for the tests of a dependency that goes away.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from tests.servers import free_port
+
+PASSWORD = "pw-s3cret-Zq81"
+
+
+def missing(what: str) -> None:
+    """A server the tests need is not installed: a failure in CI (`CI=true`), a skip elsewhere."""
+    message = f"{what} is not installed (.ci/run installs it with apt-get)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def wait_for_port(port: int, what: str, within: float = 20) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what} did not start serving on 127.0.0.1:{port}")
+            time.sleep(0.05)
+
+
+def wait_for_closed(port: int, what: str, within: float = 20) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                pass
+        except OSError:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} still accepts connections on 127.0.0.1:{port}")
+        time.sleep(0.05)
+
+
+class Postgres:
+    """A PostgreSQL cluster made by initdb; as root, it runs as the `postgres` system user."""
+
+    user = "healthkit"
+
+    def __init__(self, bindir: Path, root: Path) -> None:
+        self.bindir = bindir
+        self.root = root
+        self.data = root / "data"
+        self.port = free_port()
+        self.dsn = f"postgresql://{self.user}:{PASSWORD}@127.0.0.1:{self.port}/postgres"
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:  # initdb and postgres refuse to run as root
+            owner = pwd.getpwnam("postgres")
+            os.chown(root, owner.pw_uid, owner.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        password_file = root / "password"
+        password_file.write_text(PASSWORD)
+        if self.as_user:
+            os.chown(password_file, pwd.getpwnam("postgres").pw_uid, -1)
+        self.run(
+            [
+                "initdb",
+                "-D",
+                str(self.data),
+                "-U",
+                self.user,
+                "--auth=scram-sha-256",
+                f"--pwfile={password_file}",
+                "--no-sync",
+            ]
+        )
+
+    def run(self, command: Sequence[str]) -> None:
+        tool = str(self.bindir / command[0])
+        done = subprocess.run(
+            [*self.as_user, tool, *command[1:]], capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            pytest.fail(f"{command[0]} failed: {done.stdout}{done.stderr}")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.run(["pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", "start"])
+        wait_for_port(self.port, "PostgreSQL")
+
+    def stop(self) -> None:
+        """A fast shutdown: the server ends its sessions and stops listening."""
+        self.run(["pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop"])
+        wait_for_closed(self.port, "PostgreSQL")
+
+    def running(self) -> bool:
+        tool = str(self.bindir / "pg_ctl")
+        done = subprocess.run(
+            [*self.as_user, tool, "-D", str(self.data), "status"], capture_output=True, check=False
+        )
+        return done.returncode == 0
+
+
+class Redis:
+    """A redis-server with a password, no persistence, in its own directory."""
+
+    def __init__(self, binary: str, root: Path) -> None:
+        self.binary = binary
+        self.root = root
+        self.port = free_port()
+        self.url = f"redis://:{PASSWORD}@127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.root)]
+        command += ["--requirepass", PASSWORD, "--save", "", "--appendonly", "no", "--logfile", "log"]
+        self.process = subprocess.Popen(command)
+        wait_for_port(self.port, "Redis")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        self.process = None
+        wait_for_closed(self.port, "Redis")
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def postgres_bindir() -> Path | None:
+    for found in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if (Path(found) / "initdb").exists():
+            return Path(found)
+    initdb = shutil.which("initdb")
+    return Path(initdb).resolve().parent if initdb else None
+
+
+@contextmanager
+def postgres_server() -> Iterator[Postgres]:
+    bindir = postgres_bindir()
+    if bindir is None or (os.geteuid() == 0 and not _has_user("postgres")):
+        missing("PostgreSQL (initdb, pg_ctl)")
+        raise AssertionError  # unreachable: missing() raises
+    root = Path(tempfile.mkdtemp(prefix="healthkit-postgres-"))
+    try:
+        server = Postgres(bindir, root)
+        server.start()
+        try:
+            yield server
+        finally:
+            if server.running():
+                server.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def redis_server() -> Iterator[Redis]:
+    binary = shutil.which("redis-server") or (
+        "/usr/bin/redis-server" if Path("/usr/bin/redis-server").exists() else None
+    )
+    if binary is None:
+        missing("Redis (redis-server)")
+        raise AssertionError  # unreachable: missing() raises
+    root = Path(tempfile.mkdtemp(prefix="healthkit-redis-"))
+    try:
+        server = Redis(binary, root)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
