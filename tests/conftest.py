@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Iterator, Mapping, MutableMapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from importlib import resources
@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from healthkit import Health, _probe
+from tests import databases
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -113,3 +114,17 @@ def details_shown(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     only on the probes; details on /health for authorized requests): tests/test_details.py."""
     if request.node.get_closest_marker("shipping_defaults") is None:
         monkeypatch.setattr(_probe, "DEFAULT_DETAILS", dict.fromkeys(_probe.DEFAULT_DETAILS, "always"))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[databases.Postgres]:
+    """One real PostgreSQL for the session; a test that stops it starts it again."""
+    with databases.postgres_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[databases.Redis]:
+    """One real Redis for the session; a test that stops it starts it again."""
+    with databases.redis_server() as server:
+        yield server

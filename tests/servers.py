@@ -90,4 +90,5 @@ def serve_demo(env: Mapping[str, str]) -> Server:
     """examples/demo.py under a real uvicorn on a free loopback port."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "demo:app", "--app-dir", str(EXAMPLES)]
-    return Server([*command, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], port, env)
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    return Server(command, port, {"HEALTHKIT_DEMO_PORT": str(port), **env})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -10,7 +10,9 @@ import anyio
 import httpx2
 import pytest
 
-from tests.conftest import document, lifespan, no_id, request
+from tests.checks.support import http_server
+from tests.conftest import document, lifespan, request
+from tests.databases import PASSWORD, Postgres, Redis
 from tests.servers import free_port, load_example, serve_demo
 
 
@@ -20,8 +22,15 @@ def demo_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def demo(demo_env: dict[str, str]) -> ModuleType:
-    return load_example("demo.py", demo_env)
+async def upstream() -> AsyncIterator[str]:
+    """In process there is no server for the demo's own /upstream/health: a stand-in answers pass."""
+    async with http_server() as port:
+        yield f"http://127.0.0.1:{port}/health-pass"
+
+
+@pytest.fixture
+def demo(demo_env: dict[str, str], upstream: str) -> ModuleType:
+    return load_example("demo.py", {**demo_env, "HEALTHKIT_DEMO_UPSTREAM_URL": upstream})
 
 
 async def test_demo_degrades_to_warn_when_its_optional_mail_relay_is_down(demo: ModuleType) -> None:
@@ -31,11 +40,21 @@ async def test_demo_degrades_to_warn_when_its_optional_mail_relay_is_down(demo: 
 
     assert 200 == response.status_code
     assert "warn" == body["status"]
-    assert "pass" == body["checks"]["sqlite:responseTime"][0]["status"]
     assert "ms" == body["checks"]["sqlite:responseTime"][0]["observedUnit"]
-    assert "fail" == body["checks"]["mail:connections"][0]["status"]
-    assert "OSError" == no_id(body["checks"]["mail:connections"][0]["output"])
-    assert "pass" == body["checks"]["uptime"][0]["status"]
+    assert "percent" == body["checks"]["disk:utilization"][0]["observedUnit"]
+    assert {
+        "sqlite:responseTime": "pass",
+        "upstream:responseTime": "pass",
+        "disk:utilization": "pass",
+        "eventLoop:lag": "pass",
+        "mail:connections": "fail",
+        "jobs:queueDepth": "pass",
+        "uptime": "pass",
+    } == {name: items[0]["status"] for name, items in body["checks"].items()}
+    assert (
+        f"cannot connect to 127.0.0.1:{demo.MAIL_PORT}: connection refused"
+        == (body["checks"]["mail:connections"][0]["output"])
+    )
 
 
 async def test_demo_passes_when_the_mail_relay_listens(demo: ModuleType) -> None:
@@ -62,17 +81,39 @@ async def test_demo_queue_warns_past_its_level(demo: ModuleType) -> None:
 
 
 async def test_demo_fails_when_its_database_is_unusable(
-    demo: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    demo_env: dict[str, str], upstream: str, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(demo, "DB_PATH", tmp_path / "missing-dir" / "demo.sqlite3")
+    env = {**demo_env, "HEALTHKIT_DEMO_UPSTREAM_URL": upstream}
+    demo = load_example(
+        "demo.py", {**env, "HEALTHKIT_DEMO_DB": str(tmp_path / "missing-dir" / "demo.sqlite3")}
+    )
 
     async with lifespan(demo.app):
         response = await request(demo.app)
     body = document(response)
 
     assert 503 == response.status_code
-    assert "OperationalError" == no_id(body["checks"]["sqlite:responseTime"][0]["output"])
-    assert "missing-dir" not in response.text
+    assert (
+        "demo.sqlite3: the database file cannot be opened"
+        == body["checks"]["sqlite:responseTime"][0]["output"]
+    )
+    assert f"{tmp_path / 'missing-dir'} does not exist" == body["checks"]["disk:utilization"][0]["output"]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # asyncpg and redis.asyncio run on asyncio only
+async def test_demo_checks_postgres_and_redis_when_given_their_dsns(
+    demo_env: dict[str, str], upstream: str, postgres_server: Postgres, redis_server: Redis
+) -> None:
+    env = {**demo_env, "HEALTHKIT_DEMO_UPSTREAM_URL": upstream}
+    env |= {"HEALTHKIT_DEMO_POSTGRES_DSN": postgres_server.dsn, "HEALTHKIT_DEMO_REDIS_URL": redis_server.url}
+    demo = load_example("demo.py", env)
+
+    async with lifespan(demo.app):
+        body = document(await request(demo.app))
+
+    assert "pass" == body["checks"]["postgres:responseTime"][0]["status"]
+    assert "pass" == body["checks"]["redis:responseTime"][0]["status"]
+    assert PASSWORD not in str(body)
 
 
 async def test_demo_serves_its_database_check_from_cache(demo: ModuleType) -> None:
@@ -112,6 +153,21 @@ async def test_demo_under_uvicorn_answers_get_head_options_and_refuses_post(serv
     assert 200 == options.status_code
     assert "GET, HEAD, OPTIONS" == options.headers["allow"]
     assert 405 == post.status_code
+
+
+async def test_demo_under_uvicorn_fails_when_its_upstream_answers_500(served_demo: str) -> None:
+    async with httpx2.AsyncClient(base_url=served_demo, timeout=5) as client:
+        refused = await client.post("/upstream?answer=teapot")
+        await client.post("/upstream?answer=500")
+        response = await client.get("/health", headers={"authorization": "Bearer demo-token-change-me"})
+
+    upstream = document(response)["checks"]["upstream:responseTime"][0]
+    assert 400 == refused.status_code
+    assert 503 == response.status_code
+    assert ("fail", f"GET {served_demo}/upstream/health returned 500") == (
+        upstream["status"],
+        upstream["output"],
+    )
 
 
 @pytest.mark.shipping_defaults

@@ -57,9 +57,10 @@ def get(
     """A check that sends ``GET url`` and judges the answer.
 
     ``client``: the application's own httpx2 client (its connection pool is reused); without
-    one, each call opens and closes a client. ``expect``: the status codes that pass (default
-    2xx). ``warn_at``/``fail_at``: response time in ms. ``health_json``: read the dependency's
-    application/health+json document and take its status (pass, warn or fail).
+    one, each call opens and closes a client (sharing one TLS context, made here). ``expect``:
+    the status codes that pass (default 2xx). ``warn_at``/``fail_at``: response time in ms.
+    ``health_json``: read the dependency's application/health+json document and take its
+    status (pass, warn or fail).
     """
     module = _httpx2()
     if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
@@ -72,13 +73,16 @@ def get(
         raise ValueError(msg)
     require_levels("http.get", warn_at, fail_at)
     shown = f"GET {public(url)}"
+    # Without the app's client, each call makes one: with the TLS context made once here, not
+    # per call (loading the trust store takes tens of milliseconds, on the event loop).
+    tls_context = module.create_ssl_context() if client is None else None
 
     async def http_get() -> Result:
         try:
             if client is not None:
                 response = await client.get(url, headers=headers)
             else:
-                async with module.AsyncClient() as own:
+                async with module.AsyncClient(verify=tls_context) as own:
                     response = await own.get(url, headers=headers)
         except module.HTTPError as exc:
             return Result(Status.FAIL, output=f"{shown}: {_reason(exc, module)}")

@@ -35,27 +35,28 @@ def query(
     ``warn_at``/``fail_at`` in ms). Fails, saying why in plain words: ``connection refused``,
     ``connection lost``, ``authentication failed``, ``the query failed (SQLSTATE 42P01)``, ...
     A pool with no free connection keeps the check waiting until its timeout.
+
+    ``target`` may also be a function that returns the pool, called at each check: for a pool
+    made in the application's lifespan, ``postgres.query(lambda: app.state.pool)``.
     """
     require_levels("postgres.query", warn_at, fail_at)
     if not isinstance(sql, str) or not sql.strip():
         msg = f"postgres.query: sql must be a non-empty string, got {sql!r}"
         raise ValueError(msg)
-    kind = _kind(target, "postgres.query")
-    label = f"postgres at {where(target)}" if kind.startswith("dsn") else "postgres"
-    run = {
-        "asyncpg": _asyncpg_pool,
-        "psycopg": _psycopg_pool,
-        "dsn-asyncpg": _asyncpg_dsn,
-        "dsn-psycopg": _psycopg_dsn,
-    }[kind]
+    resolve = _resolver(target, "postgres.query")
+    label = f"postgres at {where(target)}" if isinstance(target, str) else "postgres"
 
     async def postgres_query() -> Result:
         refused = not_on_asyncio("postgres.query")
         if refused is not None:
             return refused
+        try:
+            kind, pool = resolve()
+        except (TypeError, ValueError, ImportError) as exc:
+            return Result(Status.FAIL, output=str(exc))
         started = anyio.current_time()
         try:
-            await run(target, sql)
+            await RUNS[kind](pool, sql)
         except Exception as exc:
             return Result(Status.FAIL, output=f"{label}: {failure(exc)}")
         elapsed_ms = (anyio.current_time() - started) * 1000
@@ -71,15 +72,22 @@ def pool_usage(
 
     ``warn_at``/``fail_at`` are percentages of the pool's maximum size: a pool in use at 80 %
     or more warns by default. With psycopg, requests waiting for a connection are named too.
-    Reads the pool's counters only: no query, no connection borrowed.
+    Reads the pool's counters only: no query, no connection borrowed. Like ``query``, takes a
+    function that returns the pool.
     """
     require_levels("postgres.pool_usage", warn_at, fail_at)
-    kind = _kind(pool, "postgres.pool_usage")
-    if kind.startswith("dsn"):
+    if isinstance(pool, str):
         msg = "postgres.pool_usage: expected an asyncpg Pool or a psycopg_pool AsyncConnectionPool, got a DSN"
         raise TypeError(msg)
+    resolve = _resolver(pool, "postgres.pool_usage")
 
     async def postgres_pool_usage() -> Result:
+        try:
+            kind, pool = resolve()
+        except (TypeError, ValueError, ImportError) as exc:
+            return Result(Status.FAIL, output=str(exc))
+        if kind.startswith("dsn"):
+            return Result(Status.FAIL, output="postgres.pool_usage: expected a pool, got a DSN")
         if kind == "asyncpg":
             in_use, size, waiting = pool.get_size() - pool.get_idle_size(), pool.get_max_size(), 0
         else:
@@ -98,6 +106,23 @@ def pool_usage(
     return postgres_pool_usage
 
 
+def _resolver(target: Any, check: str) -> Callable[[], tuple[str, Any]]:
+    """What a check calls to get (kind, pool): fixed now, or asked of a function at each call."""
+    if (
+        not isinstance(target, str)
+        and _package(target) not in ("asyncpg", "psycopg_pool")
+        and callable(target)
+    ):
+        getter: Callable[[], Any] = target
+        return lambda: (_kind(pool := getter(), check), pool)
+    kind = _kind(target, check)
+    return lambda: (kind, target)
+
+
+def _package(target: Any) -> str:
+    return type(target).__module__.split(".")[0]
+
+
 def _kind(target: Any, check: str) -> str:
     if isinstance(target, str):
         if not target.startswith(("postgres://", "postgresql://")):
@@ -113,7 +138,7 @@ def _kind(target: Any, check: str) -> str:
                 raise ImportError(msg) from None
             return "dsn-psycopg"
         return "dsn-asyncpg"
-    package = type(target).__module__.split(".")[0]
+    package = _package(target)
     if package == "asyncpg" and isinstance(target, driver("asyncpg.pool", check, "postgres").Pool):
         return "asyncpg"
     if package == "psycopg_pool":
@@ -155,3 +180,11 @@ async def _psycopg_dsn(dsn: str, sql: str) -> None:
     finally:
         with anyio.CancelScope(shield=True), anyio.move_on_after(1):
             await connection.close()
+
+
+RUNS: dict[str, Callable[[Any, str], Awaitable[None]]] = {
+    "asyncpg": _asyncpg_pool,
+    "psycopg": _psycopg_pool,
+    "dsn-asyncpg": _asyncpg_dsn,
+    "dsn-psycopg": _psycopg_dsn,
+}

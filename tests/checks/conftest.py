@@ -3,12 +3,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from tests import databases
 
 
 @pytest.fixture
@@ -35,17 +32,3 @@ def one_day_certificate(tmp_path: Path) -> tuple[Path, Path]:
     command += ["-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
     subprocess.run(command, check=True, capture_output=True)
     return cert, key
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[databases.Postgres]:
-    """One real PostgreSQL for the session; a test that stops it starts it again."""
-    with databases.postgres_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[databases.Redis]:
-    """One real Redis for the session; a test that stops it starts it again."""
-    with databases.redis_server() as server:
-        yield server

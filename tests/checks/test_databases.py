@@ -164,6 +164,24 @@ async def test_postgres_query_borrows_from_the_application_pool(postgres_server:
     assert "pass" == free["status"]
 
 
+async def test_postgres_takes_a_function_for_a_pool_made_in_the_lifespan(postgres_server: Postgres) -> None:
+    state: dict[str, asyncpg.Pool] = {}
+    query = Check("postgres", postgres.query(lambda: state.get("pool")))
+    usage = Check("postgres:connections", postgres.pool_usage(lambda: state.get("pool")))
+
+    before = await outcome(query)
+    async with asyncpg.create_pool(postgres_server.dsn, min_size=1, max_size=2) as pool:
+        state["pool"] = pool
+        during = [await outcome(query), await outcome(usage)]
+
+    assert "fail" == before["status"]
+    assert before["output"] == (
+        "postgres.query: expected an asyncpg Pool, a psycopg_pool AsyncConnectionPool or a postgresql:// DSN,"
+        " got NoneType"
+    )
+    assert ["pass", "pass"] == [item["status"] for item in during]
+
+
 async def test_pool_usage_counts_connections_in_use_against_the_pool_size(postgres_server: Postgres) -> None:
     pool = await asyncpg.create_pool(postgres_server.dsn, min_size=1, max_size=4)
     ppool = psycopg_pool.AsyncConnectionPool(postgres_server.dsn, min_size=1, max_size=4, open=False)

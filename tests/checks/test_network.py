@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -12,44 +10,8 @@ import pytest
 
 from healthkit import Check, Health, Status
 from healthkit_checks import http, tcp
-from tests.checks.support import outcome, tls_server
+from tests.checks.support import http_server, outcome, tls_server
 from tests.conftest import probe
-
-ANSWERS = {
-    b"/ok": b"200 OK\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nok",
-    b"/missing": b"404 Not Found\r\ncontent-length: 0\r\n\r\n",
-    b"/broken": b"500 Internal Server Error\r\ncontent-length: 0\r\n\r\n",
-    b"/health": b"200 OK\r\ncontent-type: application/health+json\r\ncontent-length: 17\r\n\r\n"
-    b'{"status":"warn"}',
-    b"/health-up": b'200 OK\r\ncontent-type: application/json\r\ncontent-length: 15\r\n\r\n{"status":"UP"}',
-}
-
-
-@asynccontextmanager
-async def http_server() -> AsyncIterator[int]:
-    """A tiny HTTP/1.1 server: fixed answers by path; /hang never answers."""
-
-    async def serve(stream: anyio.abc.SocketStream) -> None:
-        async with stream:
-            request = b""
-            while b"\r\n\r\n" not in request:
-                try:
-                    request += await stream.receive()
-                except (anyio.EndOfStream, anyio.BrokenResourceError):
-                    return  # a client that only connects (the tcp check)
-            path = request.split(b" ", 2)[1].split(b"?")[0]
-            if path == b"/hang":
-                await anyio.sleep_forever()
-            await stream.send(b"HTTP/1.1 " + ANSWERS.get(path, ANSWERS[b"/missing"]))
-
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    async with listener, anyio.create_task_group() as group:
-        group.start_soon(listener.serve, serve)
-        try:
-            yield port
-        finally:
-            group.cancel_scope.cancel()
 
 
 async def closed_port() -> int:
