@@ -21,17 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import free_port
+from tests.servers import free_port, missing
 
 PASSWORD = "pw-s3cret-Zq81"
-
-
-def missing(what: str) -> None:
-    """A server the tests need is not installed: a failure in CI (`CI=true`), a skip elsewhere."""
-    message = f"{what} is not installed (.ci/run installs it with apt-get)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def wait_for_port(port: int, what: str, within: float = 20) -> None:
@@ -158,7 +150,6 @@ def postgres_server() -> Iterator[Postgres]:
     bindir = postgres_bindir()
     if bindir is None or (os.geteuid() == 0 and not _has_user("postgres")):
         missing("PostgreSQL (initdb, pg_ctl)")
-        raise AssertionError  # unreachable: missing() raises
     root = Path(tempfile.mkdtemp(prefix="healthkit-postgres-"))
     try:
         server = Postgres(bindir, root)
@@ -179,7 +170,6 @@ def redis_server() -> Iterator[Redis]:
     )
     if binary is None:
         missing("Redis (redis-server)")
-        raise AssertionError  # unreachable: missing() raises
     root = Path(tempfile.mkdtemp(prefix="healthkit-redis-"))
     try:
         server = Redis(binary, root)

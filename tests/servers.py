@@ -11,10 +11,19 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import NoReturn
 
 import anyio
 import anyio.to_thread
 import pytest
+
+
+def missing(what: str) -> NoReturn:
+    """A program the tests need is not installed: a failure in CI (`CI=true`), a skip elsewhere."""
+    message = f"{what} is not installed (.ci/run installs it with apt-get)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def free_port() -> int:

@@ -29,6 +29,7 @@ from healthkit_checks import redis as redis_check
 from tests.checks.support import outcome
 from tests.conftest import probe
 from tests.databases import PASSWORD, Postgres, Redis
+from tests.servers import missing
 
 AnyCheck = Callable[[], Any]
 
@@ -301,3 +302,13 @@ def test_a_missing_driver_names_the_extra_to_install(
 
     with pytest.raises(ImportError, match=rf"pip install 'healthkit-asgi\[{extra}\]'"):
         make()
+
+
+def test_a_missing_server_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="redis-server is not installed"):
+        missing("redis-server")
+
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="redis-server is not installed"):
+        missing("redis-server")

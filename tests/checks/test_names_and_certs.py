@@ -54,6 +54,19 @@ async def test_tls_fails_on_a_certificate_the_system_does_not_trust(
     assert f"127.0.0.1:{port}: TLS certificate rejected (self-signed certificate)" == item["output"]
 
 
+async def test_tls_fails_on_an_expired_certificate_from_a_trusted_issuer(
+    expired_certificate: tuple[Path, Path, Path],
+) -> None:
+    cert, key, issuer = expired_certificate
+    trust = ssl.create_default_context(cafile=str(issuer))
+
+    async with tls_server(cert, key) as port:
+        item = await outcome(Check("web:certificate", tls.expiry("127.0.0.1", port, context=trust)))
+
+    assert "fail" == item["status"]
+    assert f"127.0.0.1:{port}: TLS certificate rejected (certificate has expired)" == item["output"]
+
+
 def test_tls_thresholds_must_be_in_order() -> None:
     with pytest.raises(ValueError, match=r"warn_at .* must not be below fail_at"):
         tls.expiry("example.test", warn_at=5, fail_at=10)

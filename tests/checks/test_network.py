@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import anyio
 import anyio.abc
+import httpx2
 import pytest
 
 from healthkit import Check, Health, Status
@@ -126,5 +128,19 @@ async def test_http_names_a_rejected_tls_certificate(one_day_certificate: tuple[
 
     assert (
         f"GET https://127.0.0.1:{port}/ok: TLS certificate rejected (self-signed certificate)"
+        == item["output"]
+    )
+
+
+async def test_http_names_an_expired_certificate(expired_certificate: tuple[Path, Path, Path]) -> None:
+    cert, key, issuer = expired_certificate
+    async with (
+        httpx2.AsyncClient(verify=ssl.create_default_context(cafile=str(issuer))) as client,
+        tls_server(cert, key) as port,
+    ):
+        item = await outcome(Check("billing", http.get(f"https://127.0.0.1:{port}/ok", client=client)))
+
+    assert (
+        f"GET https://127.0.0.1:{port}/ok: TLS certificate rejected (certificate has expired)"
         == item["output"]
     )
