@@ -31,8 +31,11 @@ def not_on_asyncio(name: str) -> Result | None:
 
 
 def where(url: str) -> str:
-    """``host:port/database`` of a DSN or URL: no scheme, user, password or query."""
+    """``host:port/database`` of a DSN or URL (for a unix:// URL, the socket's path): no scheme,
+    user, password or query."""
     parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return unquote(parts.path)
     host = parts.hostname or "localhost"
     if ":" in host:
         host = f"[{host}]"
@@ -79,6 +82,8 @@ def failure(exc: BaseException) -> str:
     if network != type(exc).__name__:
         return network
     chain = exception_chain(exc)
+    if any(isinstance(seen, FileNotFoundError) for seen in chain):
+        return "the socket file does not exist"
     for seen in chain:
         code = getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None)
         if isinstance(code, str) and code:

@@ -209,14 +209,21 @@ async def test_pool_usage_counts_connections_in_use_against_the_pool_size(postgr
 async def test_redis_failures_are_named_without_the_password(redis_server: Redis) -> None:
     wrong = redis_server.url.replace(PASSWORD, "not-the-" + PASSWORD)
     none = redis_server.url.replace(f":{PASSWORD}@", "")
-    checks = [Check("wrong", redis_check.ping(wrong)), Check("none", redis_check.ping(none))]
+    socket = f"unix://{redis_server.root}/missing.sock?password={PASSWORD}"
+    checks = [
+        Check("wrong", redis_check.ping(wrong)),
+        Check("none", redis_check.ping(none)),
+        Check("socket", redis_check.ping(socket)),
+    ]
 
     _code, body = await probe(Health(checks))
 
     where = f"redis at 127.0.0.1:{redis_server.port}/0"
-    assert {"wrong": f"{where}: authentication failed", "none": f"{where}: authentication failed"} == {
-        name: items[0]["output"] for name, items in body["checks"].items()
-    }
+    assert {
+        "wrong": f"{where}: authentication failed",
+        "none": f"{where}: authentication failed",
+        "socket": f"redis at {redis_server.root}/missing.sock: the socket file does not exist",
+    } == {name: items[0]["output"] for name, items in body["checks"].items()}
     assert PASSWORD not in str(body)
 
 
