@@ -30,19 +30,29 @@ def not_on_asyncio(name: str) -> Result | None:
     return None
 
 
-def where(url: str) -> str:
+def where(url: str, check: str) -> str:
     """``host:port/database`` of a DSN or URL (for a unix:// URL, the socket's path): no scheme,
-    user, password or query."""
-    parts = urlsplit(url)
+    user, password or query. Raises a ValueError, which repeats nothing of ``url``, when the URL
+    cannot be read for sure, as when a password holds an unencoded ``/``, ``?``, ``#`` or ``@``."""
+    encode = "percent-encode any '/', '?', '#', '@', '[' or ']' in the user or password"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        host = parts.hostname
+    except ValueError:
+        msg = f"{check}: the URL cannot be read (a bad port or host?); {encode}"
+        raise ValueError(msg) from None
+    if "@" in parts.path or "@" in parts.query or "@" in parts.fragment:
+        msg = f"{check}: the URL has an '@' after its host; {encode}"
+        raise ValueError(msg)
     if parts.scheme == "unix":
         return unquote(parts.path)
-    host = parts.hostname or "localhost"
+    if port == 0:
+        msg = f"{check}: the URL's port must be from 1 to 65535"
+        raise ValueError(msg)
+    host = host or "localhost"
     if ":" in host:
         host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
     shown = f"{host}:{port}" if port else host
     database = unquote(parts.path.lstrip("/"))
     return f"{shown}/{database}" if database else shown
@@ -62,16 +72,24 @@ SQLSTATES = {
     "53": "the server is out of resources",
 }
 
-#: Words in driver messages (not shown) that tell what happened when no SQLSTATE does.
-PHRASES = (
-    ("connection refused", "connection refused"),
-    ("password authentication failed", "authentication failed"),
-    ("authentication", "authentication failed"),
-    ("connection is closed", "connection lost"),
-    ("connection was closed", "connection lost"),
-    ("closed by server", "connection lost"),
-    ("server closed the connection", "connection lost"),
-    ("does not exist", "the database does not exist"),
+#: Words in driver messages (never shown) that tell what happened when no SQLSTATE does, most
+#: specific first: each entry's words must all appear.
+PHRASES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("connection refused",), "connection refused"),
+    (("role", "does not exist"), "authentication failed"),
+    (("not permitted to log in",), "authentication failed"),
+    (("password authentication failed",), "authentication failed"),
+    (("authentication failed",), "authentication failed"),
+    (("database", "does not exist"), "the database does not exist"),
+    (("too many clients",), "too many connections"),
+    (("too many connections",), "too many connections"),
+    (("remaining connection slots",), "too many connections"),
+    (("is shutting down",), "the server is shutting down"),
+    (("is starting up",), "the server is not accepting connections yet"),
+    (("connection is closed",), "connection lost"),
+    (("connection was closed",), "connection lost"),
+    (("closed by server",), "connection lost"),
+    (("server closed the connection",), "connection lost"),
 )
 
 
@@ -89,11 +107,10 @@ def failure(exc: BaseException) -> str:
         if isinstance(code, str) and code:
             named = SQLSTATES.get(code) or SQLSTATES.get(code[:2])
             return named or f"the query failed (SQLSTATE {code})"
-    for seen in chain:
-        text = _text(seen)
-        for phrase, meaning in PHRASES:
-            if phrase in text:
-                return meaning
+    texts = [_text(seen) for seen in chain]
+    for words, meaning in PHRASES:
+        if any(all(word in text for word in words) for text in texts):
+            return meaning
     if any(isinstance(seen, TimeoutError) for seen in chain):
         return "timed out"
     return f"failed ({type(exc).__name__})"

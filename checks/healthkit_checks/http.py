@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from healthkit import Result, Status
 
+from ._drivers import where
 from ._levels import judge, require_levels
 from .tcp import exception_chain, reason
 
@@ -63,6 +64,8 @@ def get(
     status (pass, warn or fail).
     """
     module = _httpx2()
+    if isinstance(url, str):
+        where(url, "http.get")  # refuses what cannot be read for sure, repeating nothing of it
     if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
         given = public(url) if isinstance(url, str) else repr(url)
         msg = f"http.get: url must be an http:// or https:// URL, got {given}"

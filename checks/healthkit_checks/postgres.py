@@ -11,6 +11,7 @@ extra (asyncpg) or the ``psycopg`` extra. Both drivers run on asyncio only.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -44,7 +45,7 @@ def query(
         msg = f"postgres.query: sql must be a non-empty string, got {sql!r}"
         raise ValueError(msg)
     resolve = _resolver(target, "postgres.query")
-    label = f"postgres at {where(target)}" if isinstance(target, str) else "postgres"
+    label = f"postgres at {where(target, 'postgres.query')}" if isinstance(target, str) else "postgres"
 
     async def postgres_query() -> Result:
         refused = not_on_asyncio("postgres.query")
@@ -52,7 +53,7 @@ def query(
             return refused
         try:
             kind, pool = resolve()
-        except (TypeError, ValueError, ImportError) as exc:
+        except (LookupError, TypeError, ValueError, ImportError) as exc:
             return Result(Status.FAIL, output=str(exc))
         started = anyio.current_time()
         try:
@@ -71,7 +72,9 @@ def pool_usage(
     """A check of how many of the pool's connections are in use (``connections``).
 
     ``warn_at``/``fail_at`` are percentages of the pool's maximum size: a pool in use at 80 %
-    or more warns by default. With psycopg, requests waiting for a connection are named too.
+    or more warns by default. With psycopg, requests waiting for a connection are named too, and
+    connections the pool is still opening count as in use (psycopg counts them together): while
+    the server is down and the pool reconnects, the pool reads as full.
     Reads the pool's counters only: no query, no connection borrowed. Like ``query``, takes a
     function that returns the pool.
     """
@@ -84,10 +87,12 @@ def pool_usage(
     async def postgres_pool_usage() -> Result:
         try:
             kind, pool = resolve()
-        except (TypeError, ValueError, ImportError) as exc:
+        except (LookupError, TypeError, ValueError, ImportError) as exc:
             return Result(Status.FAIL, output=str(exc))
         if kind.startswith("dsn"):
             return Result(Status.FAIL, output="postgres.pool_usage: expected a pool, got a DSN")
+        if pool.is_closing() if kind == "asyncpg" else pool.closed:
+            return Result(Status.FAIL, output="the pool is closed")
         if kind == "asyncpg":
             in_use, size, waiting = pool.get_size() - pool.get_idle_size(), pool.get_max_size(), 0
         else:
@@ -108,19 +113,32 @@ def pool_usage(
 
 def _resolver(target: Any, check: str) -> Callable[[], tuple[str, Any]]:
     """What a check calls to get (kind, pool): fixed now, or asked of a function at each call."""
-    if (
-        not isinstance(target, str)
-        and _package(target) not in ("asyncpg", "psycopg_pool")
-        and callable(target)
-    ):
+    if not isinstance(target, str) and _pool_kind(target) is None and callable(target):
         getter: Callable[[], Any] = target
-        return lambda: (_kind(pool := getter(), check), pool)
+
+        def resolve() -> tuple[str, Any]:
+            try:
+                pool = getter()
+            except Exception as exc:
+                msg = f"{check}: the pool is not available ({type(exc).__name__} from the function given)"
+                raise LookupError(msg) from None
+            return _kind(pool, check), pool
+
+        return resolve
     kind = _kind(target, check)
     return lambda: (kind, target)
 
 
-def _package(target: Any) -> str:
-    return type(target).__module__.split(".")[0]
+def _pool_kind(target: Any) -> str | None:
+    """ "asyncpg" or "psycopg" for a pool of theirs (subclasses too), else None. A pool's driver is
+    imported already, so this imports nothing."""
+    asyncpg_pool = sys.modules.get("asyncpg.pool")
+    if asyncpg_pool is not None and isinstance(target, asyncpg_pool.Pool):
+        return "asyncpg"
+    psycopg_pool = sys.modules.get("psycopg_pool")
+    if psycopg_pool is not None and isinstance(target, psycopg_pool.AsyncConnectionPool):
+        return "psycopg"
+    return None
 
 
 def _kind(target: Any, check: str) -> str:
@@ -128,6 +146,7 @@ def _kind(target: Any, check: str) -> str:
         if not target.startswith(("postgres://", "postgresql://")):
             msg = f"{check}: {WHAT}, got a string that is not a postgresql:// DSN"
             raise ValueError(msg)
+        where(target, check)
         try:
             driver("asyncpg", check, "postgres")
         except ImportError:
@@ -138,14 +157,11 @@ def _kind(target: Any, check: str) -> str:
                 raise ImportError(msg) from None
             return "dsn-psycopg"
         return "dsn-asyncpg"
-    package = _package(target)
-    if package == "asyncpg" and isinstance(target, driver("asyncpg.pool", check, "postgres").Pool):
-        return "asyncpg"
-    if package == "psycopg_pool":
-        pools = driver("psycopg_pool", check, "psycopg")
-        if isinstance(target, pools.AsyncConnectionPool):
-            return "psycopg"
-    hint = " (for an SQLAlchemy engine, use healthkit_checks.sqlalchemy)" if package == "sqlalchemy" else ""
+    kind = _pool_kind(target)
+    if kind is not None:
+        return kind
+    module = type(target).__module__.split(".")[0]
+    hint = " (for an SQLAlchemy engine, use healthkit_checks.sqlalchemy)" if module == "sqlalchemy" else ""
     msg = f"{check}: {WHAT}, got {type(target).__name__}{hint}"
     raise TypeError(msg)
 

@@ -37,7 +37,12 @@ def ping(
         if not target.startswith(("redis://", "rediss://", "unix://")):
             msg = "redis.ping: expected a redis.asyncio.Redis client or a redis:// URL, got another string"
             raise ValueError(msg)
-        label = f"redis at {where(target)}"
+        label = f"redis at {where(target, 'redis.ping')}"
+        try:
+            module.connection.parse_url(target)
+        except (ValueError, TypeError):
+            msg = "redis.ping: the URL's options cannot be read (see redis.asyncio.from_url)"
+            raise ValueError(msg) from None
     elif isinstance(target, module.Redis):
         label = "redis"
     else:

@@ -40,6 +40,9 @@ def connect(
     module = driver("sqlalchemy", "healthkit_checks.sqlalchemy", "sqlalchemy")
     statement = module.text(sql)
     if isinstance(engine, module.Engine):
+        if engine.dialect.is_async:
+            msg = "sqlalchemy.connect: this Engine is an AsyncEngine's sync_engine: pass the AsyncEngine"
+            raise TypeError(msg)
         label = _label(engine.url)
 
         def sqlalchemy_connect() -> Result:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 
 from healthkit import Check, Health
-from healthkit_checks import postgres, sqlalchemy
+from healthkit_checks import http, postgres, sqlalchemy
 from healthkit_checks import redis as redis_check
 from tests.checks.support import outcome
 from tests.conftest import probe
@@ -319,3 +319,109 @@ def test_a_missing_server_fails_in_ci_and_skips_elsewhere(monkeypatch: pytest.Mo
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="redis-server is not installed"):
         missing("redis-server")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda url: postgres.query(url.replace("scheme", "postgresql")),
+        lambda url: redis_check.ping(url.replace("scheme", "redis")),
+        lambda url: http.get(url.replace("scheme", "https")),
+    ],
+    ids=["postgres", "redis", "http"],
+)
+@pytest.mark.parametrize(
+    "url",
+    [
+        "scheme://app:abc/TopSecret9@db:5432/app",  # an unencoded '/' in the password
+        "scheme://app:x?TopSecret9@db:5432/app",
+        "scheme://app:x[TopSecret9]y@db:5432/app",
+        "scheme://app:TopSecret9@db:99999/app",
+        "scheme://app:TopSecret9@db:port/app",
+    ],
+)
+def test_a_url_that_cannot_be_read_for_sure_is_refused_without_repeating_it(
+    make: Callable[[str], object], url: str
+) -> None:
+    with pytest.raises(ValueError, match="URL") as caught:
+        make(url)
+
+    assert "TopSecret9" not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+
+
+def test_a_redis_url_with_options_it_cannot_read_is_refused() -> None:
+    with pytest.raises(ValueError, match="the URL's options cannot be read"):
+        redis_check.ping("redis://cache:6379/0?socket_timeout=soon")
+
+
+async def test_postgres_names_refused_roles_through_either_driver(postgres_server: Postgres) -> None:
+    admin = await asyncpg.connect(postgres_server.dsn)
+    try:
+        await admin.execute("DROP ROLE IF EXISTS limited; DROP ROLE IF EXISTS barred")
+        await admin.execute("CREATE ROLE limited LOGIN PASSWORD 'limited-pw' CONNECTION LIMIT 0")
+        await admin.execute("CREATE ROLE barred NOLOGIN PASSWORD 'barred-pw'")
+    finally:
+        await admin.close()
+    base = f"127.0.0.1:{postgres_server.port}/postgres"
+    engines = {
+        role: create_async_engine(f"postgresql+psycopg://{role}:{role}-pw@{base}")
+        for role in ("limited", "barred")
+    }
+    checks = [
+        Check("asyncpg limited", postgres.query(f"postgresql://limited:limited-pw@{base}"), timeout=2),
+        Check("asyncpg barred", postgres.query(f"postgresql://barred:barred-pw@{base}"), timeout=2),
+        Check("psycopg limited", sqlalchemy.connect(engines["limited"]), timeout=2),
+        Check("psycopg barred", sqlalchemy.connect(engines["barred"]), timeout=2),
+    ]
+    try:
+        _code, body = await probe(Health(checks, deadline=3))
+    finally:
+        for engine in engines.values():
+            await engine.dispose()
+
+    assert {
+        "asyncpg limited": f"postgres at {base}: too many connections",
+        "asyncpg barred": f"postgres at {base}: authentication failed",
+        "psycopg limited": f"postgresql at {base}: too many connections",
+        "psycopg barred": f"postgresql at {base}: authentication failed",
+    } == {name: items[0]["output"] for name, items in body["checks"].items()}
+
+
+async def test_pool_checks_take_subclassed_pools_and_fail_plainly_on_closed_ones(
+    postgres_server: Postgres,
+) -> None:
+    class AppPool(psycopg_pool.AsyncConnectionPool):
+        pass
+
+    async with AppPool(postgres_server.dsn, min_size=1, max_size=2, open=False) as pool:
+        await pool.wait()
+        open_pool = [
+            await outcome(Check("q", postgres.query(pool))),
+            await outcome(Check("u", postgres.pool_usage(pool))),
+        ]
+    closed = await outcome(Check("u", postgres.pool_usage(pool)))
+
+    assert ["pass", "pass"] == [item["status"] for item in open_pool]
+    assert ("fail", "the pool is closed") == (closed["status"], closed["output"])
+
+
+async def test_a_pool_function_that_raises_is_a_plain_fail() -> None:
+    class State:
+        pass
+
+    state = State()
+
+    item = await outcome(Check("postgres", postgres.query(lambda: state.pool)))  # type: ignore[attr-defined]
+
+    assert (
+        "postgres.query: the pool is not available (AttributeError from the function given)" == item["output"]
+    )
+
+
+def test_sqlalchemy_refuses_the_sync_face_of_an_async_engine() -> None:
+    engine = create_async_engine("postgresql+asyncpg://app@db/app")
+
+    with pytest.raises(TypeError, match="sync_engine: pass the AsyncEngine"):
+        sqlalchemy.connect(engine.sync_engine)
