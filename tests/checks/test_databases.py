@@ -425,3 +425,56 @@ def test_sqlalchemy_refuses_the_sync_face_of_an_async_engine() -> None:
 
     with pytest.raises(TypeError, match="sync_engine: pass the AsyncEngine"):
         sqlalchemy.connect(engine.sync_engine)
+
+
+@pytest.mark.parametrize("client", ["asyncpg pool", "psycopg pool"])
+async def test_postgres_stopping_under_a_running_query_fails_it_at_once(
+    postgres_server: Postgres, client: str
+) -> None:
+    """The server goes down while the check's query runs: the check fails when the server ends
+    the session, well before its timeout, and readiness names it."""
+    if client == "asyncpg pool":
+        pool: Any = await asyncpg.create_pool(postgres_server.dsn, min_size=1, max_size=1)
+    else:
+        pool = psycopg_pool.AsyncConnectionPool(postgres_server.dsn, min_size=1, max_size=1, open=False)
+        await pool.open(wait=True)
+    health = Health([Check("postgres", postgres.query(pool, "SELECT pg_sleep(30)"), timeout=5)], deadline=6)
+    app = Starlette(routes=health.routes())
+    answers: list[tuple[int, dict[str, Any]]] = []
+
+    async def ready() -> None:
+        answers.append(await probe(app, path="/readyz"))
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(ready)
+            await running(postgres_server, "pg_sleep")
+            stopped = anyio.current_time()
+            await anyio.to_thread.run_sync(postgres_server.stop)
+        elapsed = anyio.current_time() - stopped
+    finally:
+        await anyio.to_thread.run_sync(postgres_server.start)
+        await pool.close()
+
+    code, body = answers[0]
+    assert 503 == code
+    assert "fail" == body["checks"]["postgres"][0]["status"]
+    assert body["checks"]["postgres"][0]["output"] in {
+        "postgres: the server is shutting down",
+        "postgres: connection lost",
+    }
+    assert elapsed < 5, "the server's goodbye ends the check, not its 5 s timeout"
+
+
+async def running(server: Postgres, text: str) -> None:
+    """Wait until a query holding `text` runs on the server (seen from another session)."""
+    admin = await asyncpg.connect(server.dsn)
+    try:
+        with anyio.fail_after(10):
+            while not await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE $1 AND pid <> pg_backend_pid()",
+                f"%{text}%",
+            ):
+                await anyio.sleep(0.02)
+    finally:
+        await admin.close()
