@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import metadata
@@ -292,9 +292,53 @@ def main() -> None:
     say("### Resident memory (row 6)\n")
     say(table(["contender (10 checks)", "after 1 000 probes", "after 100 000+", "growth"], rows) + "\n")
 
+    catalog(say)
+
     text = "\n".join(out)
     print(text)
     (ROOT / "bench" / "results.md").write_text(text + "\n")
+
+
+def catalog(say: Callable[[str], None]) -> None:
+    """7: ready-made checks against a real PostgreSQL and Redis (tests/databases.py starts them)."""
+    from tests.databases import postgres_server, redis_server
+
+    kinds = [
+        "postgres-asyncpg",
+        "postgres-psycopg",
+        "postgres-dsn",
+        "sqlalchemy",
+        "redis-client",
+        "redis-url",
+    ]
+    with postgres_server() as postgres, redis_server() as redis:
+        os.environ["BENCH_POSTGRES_DSN"], os.environ["BENCH_REDIS_URL"] = postgres.dsn, redis.url
+        contenders: dict[str, dict[str, object]] = {"floor": {"contender": "floor"}}
+        for kind in kinds:
+            contenders[kind] = {"contender": "catalog", "catalog": kind}
+            contenders[f"{kind}, cached 1 s"] = {"contender": "catalog", "catalog": kind, "cached": True}
+        results = throughput(contenders)
+        bursts = {}
+        for kind in kinds:
+            with serve("catalog", catalog=kind) as (url, _pid):
+                asyncio.run(one_request(url))
+                bursts[kind] = asyncio.run(burst(url, 1000))
+    floor = results["floor", 32][0]
+    rows = []
+    for name in contenders:
+        load, noise = results[name, 32]
+        ran = f"{bursts[name][0]} ({bursts[name][1].count(200)} × 200)" if name in bursts else ""
+        rows.append([name, *fmt_load(load, floor, noise), ran])
+    say("### The catalog against real servers (row 7)\n")
+    say(
+        "One ready-made check per contender, on the application's own pool or client (`-dsn` and "
+        "`-url`: one connection per call), against PostgreSQL and Redis on loopback; wrk at c=32. "
+        "Last column: how many times the check ran for 1000 concurrent probes, uncached.\n"
+    )
+    say(
+        table(["contender", "req/s c=32", "×floor", "p50 ms", "p99 ms", "check ran for 1000 probes"], rows)
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

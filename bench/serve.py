@@ -4,6 +4,9 @@ BENCH_CONTENDER: floor | raw | healthkit | a peer's name (see bench/peers.py)
 BENCH_CHECKS: trivial checks (default 1); BENCH_DELAY: seconds each check waits (default 0)
 BENCH_HANG: "1" adds a check that never returns; BENCH_CACHED: "1" serves healthkit from cache
 BENCH_DEADLINE: healthkit's deadline (default 0.8)
+BENCH_CONTENDER=catalog: one ready-made check against a real server, chosen by BENCH_CATALOG
+(postgres-asyncpg, postgres-psycopg, postgres-dsn, sqlalchemy, redis-client, redis-url), reaching
+it at BENCH_POSTGRES_DSN or BENCH_REDIS_URL; BENCH_CACHED: "1" gives it a cache_ttl of 1 s.
 
 Every app also answers GET /calls with how many times its checks ran (for the coalescing row).
 """
@@ -86,6 +89,68 @@ def healthkit(checks: int, delay: float, hang: bool, cached: bool, deadline: flo
     return Starlette(routes=[Route("/health", health), Route("/calls", calls)], lifespan=health.lifespan)
 
 
+def catalog(cached: bool, deadline: float) -> Any:
+    """One catalog check, on the application's own client where it has one, counted in CALLS."""
+    from contextlib import asynccontextmanager
+
+    from healthkit import Check, Health, Probe
+    from healthkit_checks import postgres, sqlalchemy
+    from healthkit_checks import redis as redis_check
+
+    which = os.environ["BENCH_CATALOG"]
+    dsn, url = os.environ.get("BENCH_POSTGRES_DSN", ""), os.environ.get("BENCH_REDIS_URL", "")
+    clients: dict[str, Any] = {}
+    if which == "postgres-dsn":
+        inner = postgres.query(dsn)
+    elif which in ("postgres-asyncpg", "postgres-psycopg"):
+        inner = postgres.query(lambda: clients["pool"])
+    elif which == "sqlalchemy":
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        clients["engine"] = create_async_engine(dsn.replace("postgresql://", "postgresql+asyncpg://"))
+        inner = sqlalchemy.connect(clients["engine"])
+    elif which == "redis-client":
+        import redis.asyncio
+
+        clients["redis"] = redis.asyncio.Redis.from_url(url)
+        inner = redis_check.ping(clients["redis"])
+    else:
+        inner = redis_check.ping(url)
+
+    async def check() -> Any:
+        CALLS[0] += 1
+        return await inner()
+
+    health = Health(
+        [Check(which, check, timeout=deadline)],
+        deadline=deadline,
+        cache_ttl=1 if cached else 0,
+        report=Probe(details="always"),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> Any:
+        if which == "postgres-asyncpg":
+            import asyncpg
+
+            clients["pool"] = await asyncpg.create_pool(dsn, min_size=2, max_size=10)
+        elif which == "postgres-psycopg":
+            import psycopg_pool
+
+            clients["pool"] = psycopg_pool.AsyncConnectionPool(dsn, min_size=2, max_size=10, open=False)
+            await clients["pool"].open(wait=True)
+        async with health.lifespan(app):
+            yield
+        if "pool" in clients:
+            await clients["pool"].close()
+        if "engine" in clients:
+            await clients["engine"].dispose()
+        if "redis" in clients:
+            await clients["redis"].aclose()
+
+    return Starlette(routes=[Route("/health", health), Route("/calls", calls)], lifespan=lifespan)
+
+
 def make() -> Any:
     contender = os.environ.get("BENCH_CONTENDER", "healthkit")
     options = settings()
@@ -95,6 +160,8 @@ def make() -> Any:
         return raw()
     if contender == "healthkit":
         return healthkit(**options)
+    if contender == "catalog":
+        return catalog(options["cached"], options["deadline"])
     from bench import peers
 
     options.pop("cached")
