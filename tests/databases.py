@@ -26,28 +26,21 @@ from tests.servers import free_port, missing
 PASSWORD = "pw-s3cret-Zq81"
 
 
-def wait_for_port(port: int, what: str, within: float = 20) -> None:
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                pytest.fail(f"{what} did not start serving on 127.0.0.1:{port}")
-            time.sleep(0.05)
+def accepting(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
-def wait_for_closed(port: int, what: str, within: float = 20) -> None:
+def wait_until(port: int, accepts: bool, what: str, within: float = 20) -> None:
+    """Wait until 127.0.0.1:`port` accepts connections (or, with `accepts` false, refuses them)."""
     deadline = time.monotonic() + within
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                pass
-        except OSError:
-            return
+    while accepting(port) != accepts:
         if time.monotonic() > deadline:
-            pytest.fail(f"{what} still accepts connections on 127.0.0.1:{port}")
+            state = "did not start serving" if accepts else "still accepts connections"
+            pytest.fail(f"{what} {state} on 127.0.0.1:{port}")
         time.sleep(0.05)
 
 
@@ -95,12 +88,12 @@ class Postgres:
     def start(self) -> None:
         options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
         self.run(["pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", "start"])
-        wait_for_port(self.port, "PostgreSQL")
+        wait_until(self.port, True, "PostgreSQL")
 
     def stop(self) -> None:
         """A fast shutdown: the server ends its sessions and stops listening."""
         self.run(["pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop"])
-        wait_for_closed(self.port, "PostgreSQL")
+        wait_until(self.port, False, "PostgreSQL")
 
     def running(self) -> bool:
         tool = str(self.bindir / "pg_ctl")
@@ -124,14 +117,14 @@ class Redis:
         command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.root)]
         command += ["--requirepass", PASSWORD, "--save", "", "--appendonly", "no", "--logfile", "log"]
         self.process = subprocess.Popen(command)
-        wait_for_port(self.port, "Redis")
+        wait_until(self.port, True, "Redis")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(10)
         self.process = None
-        wait_for_closed(self.port, "Redis")
+        wait_until(self.port, False, "Redis")
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -1,14 +1,19 @@
-"""What the database checks share: importing a driver, asyncio-only drivers, plain failure reasons."""
+"""What the database checks share: importing a driver, asyncio-only drivers, a timed round trip,
+plain failure reasons."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+from collections.abc import Awaitable, Callable
 from types import ModuleType
 from urllib.parse import unquote, urlsplit
 
+import anyio
+
 from healthkit import Result, Status
 
+from ._levels import judge
 from .tcp import exception_chain, reason
 
 
@@ -19,6 +24,26 @@ def driver(module: str, check: str, extra: str) -> ModuleType:
     except ImportError as exc:
         msg = f"{check} needs {module.split('.')[0]}: pip install 'healthkit-asgi[{extra}]'"
         raise ImportError(msg) from exc
+
+
+async def round_trip(
+    run: Callable[[], Awaitable[object]],
+    label: str,
+    *,
+    warn_at: float | None,
+    fail_at: float | None,
+    what: str,
+    why: Callable[[Exception], str],
+) -> Result:
+    """Time ``run()`` (``responseTime`` in ms, judged against the thresholds); a failure is
+    ``label: why(exc)``."""
+    started = anyio.current_time()
+    try:
+        await run()
+    except Exception as exc:
+        return Result(Status.FAIL, output=f"{label}: {why(exc)}")
+    elapsed_ms = (anyio.current_time() - started) * 1000
+    return judge(elapsed_ms, "ms", warn_at=warn_at, fail_at=fail_at, what=what)
 
 
 def not_on_asyncio(name: str) -> Result | None:

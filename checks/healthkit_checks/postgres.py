@@ -19,8 +19,8 @@ import anyio
 
 from healthkit import Result, Status
 
-from ._drivers import driver, failure, not_on_asyncio, where
-from ._levels import judge, require_levels
+from ._drivers import driver, failure, not_on_asyncio, round_trip, where
+from ._levels import require_levels
 
 __all__ = ["pool_usage", "query"]
 
@@ -55,13 +55,14 @@ def query(
             kind, pool = resolve()
         except (LookupError, TypeError, ValueError, ImportError) as exc:
             return Result(Status.FAIL, output=str(exc))
-        started = anyio.current_time()
-        try:
-            await RUNS[kind](pool, sql)
-        except Exception as exc:
-            return Result(Status.FAIL, output=f"{label}: {failure(exc)}")
-        elapsed_ms = (anyio.current_time() - started) * 1000
-        return judge(elapsed_ms, "ms", warn_at=warn_at, fail_at=fail_at, what="the query took")
+        return await round_trip(
+            lambda: RUNS[kind](pool, sql),
+            label,
+            warn_at=warn_at,
+            fail_at=fail_at,
+            what="the query took",
+            why=failure,
+        )
 
     return postgres_query
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import anyio
 
-from healthkit import Result, Status
+from healthkit import Result
 
-from ._drivers import driver, failure, not_on_asyncio, where
-from ._levels import judge, require_levels
+from ._drivers import driver, failure, not_on_asyncio, round_trip, where
+from ._levels import require_levels
 
 __all__ = ["ping"]
 
@@ -51,25 +51,22 @@ def ping(
         msg = f"redis.ping: expected a redis.asyncio.Redis client or a redis:// URL, got {given}{hint}"
         raise TypeError(msg)
 
+    async def send() -> None:
+        if not isinstance(target, str):
+            await target.ping()
+            return
+        client = module.Redis.from_url(target)
+        try:
+            await client.ping()
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(1):
+                await client.aclose()
+
     async def redis_ping() -> Result:
         refused = not_on_asyncio("redis.ping")
         if refused is not None:
             return refused
-        started = anyio.current_time()
-        try:
-            if isinstance(target, str):
-                client = module.Redis.from_url(target)
-                try:
-                    await client.ping()
-                finally:
-                    with anyio.CancelScope(shield=True), anyio.move_on_after(1):
-                        await client.aclose()
-            else:
-                await target.ping()
-        except Exception as exc:
-            return Result(Status.FAIL, output=f"{label}: {_reason(exc)}")
-        elapsed_ms = (anyio.current_time() - started) * 1000
-        return judge(elapsed_ms, "ms", warn_at=warn_at, fail_at=fail_at, what="PING took")
+        return await round_trip(send, label, warn_at=warn_at, fail_at=fail_at, what="PING took", why=_reason)
 
     return redis_ping
 

@@ -14,11 +14,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import anyio
-
 from healthkit import Result, Status
 
-from ._drivers import driver, failure, not_on_asyncio
+from ._drivers import driver, failure, not_on_asyncio, round_trip
 from ._levels import judge, require_levels
 
 __all__ = ["connect"]
@@ -63,18 +61,17 @@ def connect(
         raise TypeError(msg)
     label = _label(engine.url)
 
+    async def run() -> None:
+        async with engine.connect() as connection:
+            (await connection.execute(statement)).fetchall()
+
     async def sqlalchemy_connect_async() -> Result:
         refused = not_on_asyncio("sqlalchemy.connect with an AsyncEngine")
         if refused is not None:
             return refused
-        started = anyio.current_time()
-        try:
-            async with engine.connect() as connection:
-                (await connection.execute(statement)).fetchall()
-        except Exception as exc:
-            return Result(Status.FAIL, output=f"{label}: {failure(exc)}")
-        elapsed_ms = (anyio.current_time() - started) * 1000
-        return judge(elapsed_ms, "ms", warn_at=warn_at, fail_at=fail_at, what="the query took")
+        return await round_trip(
+            run, label, warn_at=warn_at, fail_at=fail_at, what="the query took", why=failure
+        )
 
     return sqlalchemy_connect_async
 
