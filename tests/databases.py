@@ -18,12 +18,14 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from tests.servers import free_port, missing
 
 PASSWORD = "pw-s3cret-Zq81"
+Server = TypeVar("Server", "Postgres", "Redis")
 
 
 def accepting(port: int) -> bool:
@@ -143,17 +145,8 @@ def postgres_server() -> Iterator[Postgres]:
     bindir = postgres_bindir()
     if bindir is None or (os.geteuid() == 0 and not _has_user("postgres")):
         missing("PostgreSQL (initdb, pg_ctl)")
-    root = Path(tempfile.mkdtemp(prefix="healthkit-postgres-"))
-    try:
-        server = Postgres(bindir, root)
-        server.start()
-        try:
-            yield server
-        finally:
-            if server.running():
-                server.stop()
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="healthkit-postgres-", ignore_cleanup_errors=True) as root:
+        yield from _running(Postgres(bindir, Path(root)))
 
 
 @contextmanager
@@ -163,16 +156,18 @@ def redis_server() -> Iterator[Redis]:
     )
     if binary is None:
         missing("Redis (redis-server)")
-    root = Path(tempfile.mkdtemp(prefix="healthkit-redis-"))
+    with tempfile.TemporaryDirectory(prefix="healthkit-redis-", ignore_cleanup_errors=True) as root:
+        yield from _running(Redis(binary, Path(root)))
+
+
+def _running(server: Server) -> Iterator[Server]:
+    """Start the server, yield it, and stop it if a test left it running."""
+    server.start()
     try:
-        server = Redis(binary, root)
-        server.start()
-        try:
-            yield server
-        finally:
-            server.stop()
+        yield server
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        if server.running():
+            server.stop()
 
 
 def _has_user(name: str) -> bool:

@@ -14,26 +14,26 @@ def openssl_binary() -> str:
     return shutil.which("openssl") or missing("openssl")
 
 
+#: openssl arguments: a new RSA key, unencrypted; and a subject for 127.0.0.1.
+NEW_KEY = ["-newkey", "rsa:2048", "-nodes"]
+LOOPBACK = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+
+
+def openssl(directory: Path, *steps: list[str]) -> None:
+    """Run openssl once per step, in ``directory``."""
+    command = openssl_binary()
+    for step in steps:
+        subprocess.run([command, *step], check=True, capture_output=True, cwd=directory)
+
+
 @pytest.fixture
 def one_day_certificate(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1, valid for one day: (cert, key) files."""
-    openssl = openssl_binary()
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    command = [
-        openssl,
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        str(key),
-        "-out",
-        str(cert),
-    ]
-    command += ["-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
-    subprocess.run(command, check=True, capture_output=True)
-    return cert, key
+    openssl(
+        tmp_path,
+        ["req", "-x509", *NEW_KEY, "-keyout", "key.pem", "-out", "cert.pem", "-days", "1", *LOOPBACK],
+    )
+    return tmp_path / "cert.pem", tmp_path / "key.pem"
 
 
 CA_CONFIG = """
@@ -56,40 +56,16 @@ commonName = supplied
 def expired_certificate(tmp_path: Path) -> tuple[Path, Path, Path]:
     """A certificate for 127.0.0.1 that expired on 2 January 2020, issued by a test CA:
     (cert, key, CA cert). Trusting the CA, a client rejects it for its dates alone."""
-    openssl = openssl_binary()
     (tmp_path / "ca.cnf").write_text(CA_CONFIG)
     (tmp_path / "index.txt").write_text("")
     (tmp_path / "serial").write_text("01\n")
-    ca = [
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "3650",
-    ]
-    leaf = ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "leaf.csr"]
+    issuer = ["-subj", "/CN=healthkit test CA"]
     sign = ["ca", "-config", "ca.cnf", "-batch", "-notext", "-cert", "ca.pem", "-keyfile", "ca.key"]
-    steps = [
-        [*ca, "-subj", "/CN=healthkit test CA"],
-        [*leaf, "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        [
-            *sign,
-            "-in",
-            "leaf.csr",
-            "-out",
-            "cert.pem",
-            "-startdate",
-            "20200101000000Z",
-            "-enddate",
-            "20200102000000Z",
-        ],
-    ]
-    for step in steps:
-        subprocess.run([openssl, *step], check=True, capture_output=True, cwd=tmp_path)
+    dates = ["-startdate", "20200101000000Z", "-enddate", "20200102000000Z"]
+    openssl(
+        tmp_path,
+        ["req", "-x509", *NEW_KEY, "-keyout", "ca.key", "-out", "ca.pem", "-days", "3650", *issuer],
+        ["req", *NEW_KEY, "-keyout", "key.pem", "-out", "leaf.csr", *LOOPBACK],
+        [*sign, "-in", "leaf.csr", "-out", "cert.pem", *dates],
+    )
     return tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
