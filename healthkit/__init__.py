@@ -4,7 +4,19 @@ from ._auth import bearer_token
 from ._check import Check, Result
 from ._events import StatusChange
 from ._health import Health
+from ._outcome import CheckReport
 from ._probe import Probe
+from ._report import Report
 from ._status import Status
 
-__all__ = ["Check", "Health", "Probe", "Result", "Status", "StatusChange", "bearer_token"]
+__all__ = [
+    "Check",
+    "CheckReport",
+    "Health",
+    "Probe",
+    "Report",
+    "Result",
+    "Status",
+    "StatusChange",
+    "bearer_token",
+]

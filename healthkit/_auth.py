@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 
-__all__ = ["Authorizer", "bearer_token"]
+from ._endpoint import Authorizer
 
-#: Takes the request; returns (or awaits to) True when the request may see details.
-Authorizer = Callable[[Request], bool | Awaitable[bool]]
+__all__ = ["bearer_token"]
 
 
 def bearer_token(*tokens: str) -> Authorizer:

@@ -1,14 +1,41 @@
-"""The HTTP side: the status-code mapping, methods, headers. Plain ASGI, no per-request objects."""
+"""The HTTP side: an endpoint parses the request, runs, renders the Report, and sends it.
+
+Also where a status becomes an HTTP status code (``validate_status_codes`` and ``Responder``),
+and what methods, headers and query parameters mean. Plain ASGI.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+import logging
+import re
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from urllib.parse import parse_qsl
 
-from starlette.types import Send
+import anyio
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
 
+from ._report import Renderer, Report
 from ._status import Status
+from ._text import clip, seconds
 
-__all__ = ["ALLOWED_METHODS", "DEFAULT_STATUS_CODES", "Responder", "validate_status_codes"]
+__all__ = [
+    "ALLOWED_METHODS",
+    "DEFAULT_STATUS_CODES",
+    "MAX_QUERY",
+    "Authorizer",
+    "Endpoint",
+    "Responder",
+    "validate_status_codes",
+]
+
+_log = logging.getLogger("healthkit")
+
+#: Takes the request; returns (or awaits to) True when the request may see details.
+Authorizer = Callable[[Request], bool | Awaitable[bool]]
+#: Runs an endpoint: (endpoint name, checks excluded, the one check asked for) -> Report
+Run = Callable[[str, tuple[str, ...], str | None], Awaitable[Report]]
 
 #: pass and warn (degraded) keep a service in rotation; fail takes it out.
 DEFAULT_STATUS_CODES: Mapping[Status, int] = {Status.PASS: 200, Status.WARN: 200, Status.FAIL: 503}
@@ -123,3 +150,180 @@ class Responder:
             headers += extra
         await send({"type": "http.response.start", "status": code, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class Endpoint:
+    """One endpoint, an ASGI app: parse the request, run, render the Report, send."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        run: Run,
+        checks: Collection[str],
+        renderer: Renderer,
+        responder: Responder,
+        deadline: float,
+        details: str,
+        authorize: Authorizer | None,
+    ) -> None:
+        self.name = name
+        self.details = details
+        self._run = run
+        self._checks = checks
+        self._renderer = renderer
+        self._responder = responder
+        self._deadline = deadline
+        self._authorize = authorize if details == "when_authorized" else None
+        self._odd_answer_logged = False
+        # The answer depends on the Accept header (text or JSON) and, when details are for
+        # authorized requests only, on who asks: shared caches must keep them apart, and must not
+        # keep a detailed answer at all.
+        self._vary = _VARY_PERSONAL if details == "when_authorized" else _VARY
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+            return
+        method = scope["method"]
+        extra, wants_text = _read_headers(scope.get("headers", ()))
+        if method not in ALLOWED_METHODS:
+            await self._responder.method_not_allowed(send, extra=extra)
+            return
+        parsed = self._parse(scope)
+        if isinstance(parsed, _Refusal):
+            await self._responder.error(parsed.code, parsed.message, send, extra=extra)
+            return
+        text, excluded, one = parsed
+        text = text or wants_text
+        if self._authorize is None:
+            report = await self._run(self.name, excluded, one)
+            details = self.details == "always"
+        else:
+            report, details = await self._run_authorized(scope, receive, excluded, one)
+        extra.append(self._vary)
+        status = report.status
+        try:
+            if text:
+                body = self._renderer.render_text(report, details=details)
+            else:
+                body = self._renderer.render(report, details=details)
+        except (TypeError, ValueError):
+            # Results are checked once per call and settings when built; this is the last net.
+            _log.exception("The %s answer could not be serialized", self.name)
+            status, text, body = Status.FAIL, False, _UNSERIALIZABLE
+        private = self._authorize is not None and details
+        await self._responder.health(method, status, body, send, text=text, extra=extra, private=private)
+
+    def _parse(self, scope: Scope) -> tuple[bool, tuple[str, ...], str | None] | _Refusal:
+        """(text listing asked for, checks to leave out, the one check asked for), or a refusal."""
+        text = False
+        excluded: list[str] = []
+        query = scope.get("query_string")
+        if query:
+            if len(query) > MAX_QUERY:
+                return _Refusal(
+                    414, f"The query string is {len(query)} bytes long; a probe takes at most {MAX_QUERY}."
+                )
+            # Unknown parameters are ignored; known ones with bad values are refused.
+            for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                if key == "verbose":
+                    flag = _FLAGS.get(value.lower())
+                    if flag is None:
+                        return _Refusal(
+                            400,
+                            f"verbose takes no value, or one of 1, true, 0, false; got {clip(value, 64)!r}",
+                        )
+                    text = flag
+                elif key == "exclude":
+                    if not value:
+                        return _Refusal(400, "exclude needs a check name: ?exclude=<name>")
+                    if value not in excluded:
+                        excluded.append(value)
+        one = scope.get("path_params", {}).get("name") or None
+        if one is not None:
+            if one not in self._checks:
+                return _Refusal(404, f"{self.name} has no check named {clip(one, 100)!r}; {self._listing()}")
+            return text, (), one
+        unknown = [name for name in excluded if name not in self._checks]
+        if unknown:
+            names = ", ".join(repr(clip(name, 100)) for name in sorted(unknown)[:10])
+            return _Refusal(400, f"cannot exclude {names}: not in {self.name}; {self._listing()}")
+        return text, tuple(excluded), None
+
+    async def _run_authorized(
+        self, scope: Scope, receive: Receive, excluded: tuple[str, ...], one: str | None
+    ) -> tuple[Report, bool]:
+        """Run, with the authorizer deciding meanwhile, inside the same deadline: a slow or
+        failing authorizer means no details, never a late answer."""
+        assert self._authorize is not None
+        try:
+            verdict = self._authorize(Request(scope, receive))
+        except Exception:
+            _log.exception("The authorizer failed; showing no details")
+            return await self._run(self.name, excluded, one), False
+        if not inspect.isawaitable(verdict):
+            return await self._run(self.name, excluded, one), self._allowed(verdict)
+        answer: list[object] = [False]
+
+        async def decide(pending: Awaitable[bool]) -> None:
+            with anyio.move_on_after(self._deadline) as timer:
+                try:
+                    answer[0] = await pending
+                except Exception:
+                    _log.exception("The authorizer failed; showing no details")
+            if timer.cancel_called:
+                _log.warning(
+                    "The authorizer did not answer within the deadline (%s): no details are shown",
+                    seconds(self._deadline),
+                )
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(decide, verdict)
+            report = await self._run(self.name, excluded, one)
+        return report, self._allowed(answer[0])
+
+    def _allowed(self, verdict: object) -> bool:
+        if not isinstance(verdict, bool) and not self._odd_answer_logged:
+            self._odd_answer_logged = True
+            _log.warning("The authorizer returned %r, not True or False: no details are shown", type(verdict))
+        return verdict is True
+
+    def _listing(self) -> str:
+        return f"its checks are: {', '.join(self._checks) or 'none'}"
+
+
+class _Refusal:
+    __slots__ = ("code", "message")
+
+    def __init__(self, code: int, message: str) -> None:
+        self.code = code
+        self.message = message
+
+
+_UNSERIALIZABLE = (
+    b'{"status":"fail","output":"the health document could not be serialized; see the server log"}'
+)
+
+#: Bytes of query string a probe reads; a longer one is refused (414).
+MAX_QUERY = 1024
+_FLAGS = {"": True, "1": True, "true": True, "0": False, "false": False}
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:/+=@-]{1,128}")
+_VARY = (b"vary", b"Accept")
+_VARY_PERSONAL = (b"vary", b"Accept, Authorization, Cookie")
+
+
+def _read_headers(headers: Sequence[tuple[bytes, bytes]]) -> tuple[list[tuple[bytes, bytes]], bool]:
+    """One pass over the request's headers: an X-Request-ID to echo (only when it is a plain
+    token), and whether the client asks for the text listing (Accept: text/plain, no JSON)."""
+    echo: list[tuple[bytes, bytes]] = []
+    text = False
+    for key, value in headers:
+        if key == b"x-request-id":
+            if not echo and _REQUEST_ID.fullmatch(value):
+                echo.append((b"x-request-id", value))
+        elif key == b"accept":
+            value = value.lower()
+            text = b"text/plain" in value and b"json" not in value
+    return echo, text

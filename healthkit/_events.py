@@ -6,8 +6,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._call import seconds
 from ._status import Status
+from ._text import seconds
 
 __all__ = ["Events", "Listener", "StatusChange"]
 

@@ -4,33 +4,33 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from types import MappingProxyType
 
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
-from . import _probe
-from ._auth import Authorizer
-from ._check import Check, require_seconds, require_text, validate_links
-from ._endpoint import DEFAULT_STATUS_CODES, Responder, validate_status_codes
-from ._engine import Engine
+from ._check import Check, require_text
+from ._endpoint import DEFAULT_STATUS_CODES, Authorizer, Endpoint, Responder, validate_status_codes
 from ._events import Events, Listener
 from ._lifecycle import Lifecycle
-from ._probe import ROLES, Endpoint, Probe, select
+from ._loops import AsyncioLoop, Loop, asyncio_loop
+from ._outcome import CheckReport
+from ._probe import DEFAULT_DETAILS, ENDPOINTS, Probe, select
 from ._redact import Redactor
-from ._report import Document, clip
-from ._runner import Runner
+from ._refresh import Refresher
+from ._render import Document
+from ._report import Report
+from ._runner import Selection
+from ._settings import DEFAULT_DEADLINE, Settings, probe_arguments
+from ._state import CheckState
 from ._status import Status
+from ._text import clip
+from ._threads import Workers
 
 __all__ = ["DEFAULT_DEADLINE", "Health"]
 
 _log = logging.getLogger("healthkit")
-
-#: Seconds after which every unfinished check is reported as timed out and the answer is sent.
-#: Below the kubelet's default probe timeout (1 s), with room for the request around it.
-DEFAULT_DEADLINE = 0.8
 
 
 class Health:
@@ -40,8 +40,9 @@ class Health:
     ``Route("/health", health)``. ``health.routes()`` gives that plus the Kubernetes probes
     ``/livez``, ``/readyz`` and ``/startupz``, each choosing its checks by tag. ``report``,
     ``liveness``, ``readiness`` and ``startup`` take a ``Probe`` to change an endpoint's path,
-    checks, deadline, status codes or policy. Every setting is checked here, when the ``Health``
-    is built, never at request time.
+    checks, deadline, status codes or policy. ``await health.run("readyz")`` runs an endpoint
+    from code and returns its ``Report``. Every setting is checked here, when the ``Health`` is
+    built, never at request time.
     """
 
     def __init__(
@@ -68,164 +69,191 @@ class Health:
         expose_errors: bool = False,
         authorize: Authorizer | None = None,
     ) -> None:
-        self.checks = _validate_checks(checks)
-        require_seconds("Health", "deadline", deadline)
-        require_seconds("Health", "cache_ttl", cache_ttl, allow_zero=True)
-        if drain_delay is not None:
-            require_seconds("Health", "drain_delay", drain_delay, allow_zero=True)
-        self.deadline = float(deadline)
-        self.cache_ttl = float(cache_ttl)
-        self.status_codes: Mapping[Status, int] = MappingProxyType(validate_status_codes(status_codes))
-        for what, value in (
-            ("service_id", service_id),
-            ("version", version),
-            ("release_id", release_id),
-            ("description", description),
-        ):
-            require_text(f"Health {what}", value)
-        if isinstance(notes, str) or not all(isinstance(note, str) for note in notes):
-            msg = f"Health notes must be a sequence of strings, got {notes!r}"
-            raise TypeError(msg)
-        for note in notes:
-            require_text("Health notes", note)
-        if cache_control is not None and not (
-            isinstance(cache_control, str) and cache_control.isascii() and cache_control.isprintable()
-        ):
-            msg = (
-                f"Health cache_control must be a printable ASCII header value or None, got {cache_control!r}"
-            )
-            raise ValueError(msg)
-        if isinstance(max_threads, bool) or not isinstance(max_threads, int) or max_threads < 1:
-            msg = f"Health max_threads must be a whole number of at least 1, got {max_threads!r}"
-            raise ValueError(msg)
-        probes = {"health": report, "live": liveness, "ready": readiness, "startup": startup}
-        for probe, argument in zip(
-            probes.values(), ("report", "liveness", "readiness", "startup"), strict=True
-        ):
-            if probe is not None and not isinstance(probe, Probe):
-                msg = f"Health {argument} must be a Probe, got {probe!r}"
-                raise TypeError(msg)
-        for check in self.checks:
-            ttl = self.cache_ttl if check.cache_ttl is None else check.cache_ttl
-            if check.stale_while_revalidate and not ttl:
-                msg = (
-                    f"Check {check.name!r}: stale_while_revalidate needs a cache: give the check or "
-                    "the Health a cache_ttl above 0"
-                )
-                raise ValueError(msg)
-
-        if not isinstance(expose_errors, bool):
-            msg = f"Health expose_errors must be True or False, got {expose_errors!r}"
-            raise TypeError(msg)
-        if isinstance(redact, str | re.Pattern):
-            msg = f"Health redact takes a list of patterns, got one: {redact!r}; write redact=[...]"
-            raise TypeError(msg)
-        redactor = Redactor(redact)
-        if authorize is not None and not callable(authorize):
-            msg = f"Health authorize must be a callable taking the request (bearer_token), got {authorize!r}"
-            raise TypeError(msg)
-        self._events = Events()
-        self._engine = Engine(
-            self.checks,
-            cache_ttl=self.cache_ttl,
-            max_threads=max_threads,
-            events=self._events,
-            expose_errors=expose_errors,
-            redact=redactor,
-        )
-        self._redact = redactor
-        self._lifecycle = Lifecycle(drain_delay=drain_delay)
-        document = Document(
-            redact=redactor,
+        settings = Settings(
+            checks=checks,  # type: ignore[arg-type]  # validated (and made a tuple) by Settings
+            deadline=deadline,
+            status_codes=status_codes,  # type: ignore[arg-type]
+            service_id=service_id,
             version=version,
             release_id=release_id,
-            service_id=service_id,
             description=description,
-            notes=tuple(notes),
-            links=validate_links("Health links", links) if links is not None else None,
+            notes=notes,  # type: ignore[arg-type]
+            links=links,
+            cache_control=cache_control,
+            max_threads=max_threads,
+            cache_ttl=cache_ttl,
+            probes=probe_arguments(report, liveness, readiness, startup),
+            drain_delay=drain_delay,
+            redact=redact,  # type: ignore[arg-type]
+            expose_errors=expose_errors,
+            authorize=authorize,
         )
-        slots = list(self._engine.slots.values())
-        self.probes: Mapping[str, Probe] = MappingProxyType(
-            {role: probe or Probe() for role, probe in probes.items()}
-        )
-        self._endpoints: dict[str, Endpoint] = {}
-        runners: dict[str, Runner] = {}
-        for role in ("startup", "health", "live", "ready"):
-            probe = self.probes[role]
-            probe_deadline = self.deadline if probe.deadline is None else probe.deadline
-            codes = (
-                self.status_codes if probe.status_codes is None else validate_status_codes(probe.status_codes)
-            )
-            runners[role] = Runner(
-                self._engine,
-                select(role, probe, slots),
-                deadline=probe_deadline,
+        self._build(settings)
+
+    def _build(self, settings: Settings) -> None:
+        """Wire the parts: one state per check, one selection and endpoint per probe."""
+        self.settings = settings
+        self.checks = settings.checks
+        self.deadline = settings.deadline
+        self.cache_ttl = settings.cache_ttl
+        self.status_codes = settings.status_codes
+        self.probes = settings.probes
+        self._events = Events()
+        self._redact = Redactor(settings.redact)
+        workers = Workers(settings.max_threads)
+        states = [
+            CheckState(
+                check,
+                ttl=settings.cache_ttl if check.cache_ttl is None else check.cache_ttl,
                 events=self._events,
-                probe=ROLES[role][0],
+                redact=self._redact,
+                expose_errors=settings.expose_errors,
+                workers=workers,
+            )
+            for check in settings.checks
+        ]
+        self._asyncio: AsyncioLoop | None = None
+        self._refresher = Refresher(states, self._asyncio_loop)
+        self._lifecycle = Lifecycle(drain_delay=settings.drain_delay)
+        document = Document(
+            version=settings.version,
+            release_id=settings.release_id,
+            service_id=settings.service_id,
+            description=settings.description,
+            notes=settings.notes,
+            links=settings.links,
+        )
+        self._selections: dict[str, Selection] = {}
+        self._codes: dict[str, Mapping[Status, int]] = {}
+        self._endpoints: dict[str, Endpoint] = {}
+        for name, probe in settings.probes.items():
+            selection = self._selections[name] = Selection(
+                name,
+                select(name, probe, settings.checks, states),
+                deadline=settings.deadline_of(name),
+                events=self._events,
                 warn_only=frozenset(probe.warn_only),
             )
-            self._endpoints[role] = Endpoint(
-                role=role,
-                runner=runners[role],
-                document=document,
-                responder=Responder(codes, cache_control=cache_control),
-                lifecycle=self._lifecycle,
-                startup=runners["startup"],
-                details=probe.details or _probe.DEFAULT_DETAILS[role],
-                authorize=authorize,
+            codes = self._codes[name] = (
+                settings.status_codes
+                if probe.status_codes is None
+                else validate_status_codes(probe.status_codes)
             )
-        self._lifecycle.started = not runners["startup"].slots
+            self._endpoints[name] = Endpoint(
+                name=name,
+                run=self._run,
+                checks=tuple(selection.by_name),
+                renderer=document,
+                responder=Responder(codes, cache_control=settings.cache_control),
+                deadline=selection.deadline,
+                details=probe.details or DEFAULT_DETAILS[name],
+                authorize=settings.authorize,
+            )
+        self._document = document
+        self._lifecycle.started = not self._selections["startupz"].states
+        self._warned: set[str] = set()
         hidden = [e.name for e in self._endpoints.values() if e.details == "when_authorized"]
-        if hidden and authorize is None:
+        if hidden and settings.authorize is None:
             _log.info(
                 "%s show details only to authorized requests, and no authorizer is configured: they "
                 "answer with statuses only (pass authorize=bearer_token(...), or details='always')",
                 ", ".join(hidden),
             )
-        self._warn_about_setup(runners, drain_delay)
+        self._warn_about_setup(["health"])
 
-    def _warn_about_setup(self, runners: Mapping[str, Runner], drain_delay: float | None) -> None:
-        for check in self.checks:
-            cut = [
-                f"{ROLES[role][0]} ({runner.deadline}s)"
-                for role, runner in runners.items()
-                if check.timeout > runner.deadline and any(slot.check is check for slot in runner.slots)
-            ]
-            if cut:
-                _log.warning(
-                    "Check %r has timeout %ss, longer than the deadline of %s: it will be cut there",
-                    check.name,
-                    check.timeout,
-                    ", ".join(cut),
-                )
-        for role, runner in runners.items():
-            name = ROLES[role][0]
-            if role == "health":
-                continue
-            probe = self.probes[role]
-            if runner.deadline >= probe.timeout_seconds:
-                _log.warning(
-                    "%s deadline %ss is not shorter than its kubelet timeoutSeconds %ss: the kubelet "
-                    "gives up before healthkit answers; lower the deadline or raise timeoutSeconds",
-                    name,
-                    runner.deadline,
-                    probe.timeout_seconds,
-                )
-        for slot in runners["live"].slots:
-            if slot.check.external:
-                _log.warning(
-                    "Check %r checks an external dependency but is in the liveness probe: when it "
-                    "fails the kubelet restarts healthy pods; move it to readiness",
-                    slot.check.name,
-                )
-        period = self.probes["ready"].period_seconds
-        if drain_delay is not None and drain_delay < period:
-            _log.warning(
-                "drain_delay %ss is shorter than the readiness periodSeconds %ss: the server may stop "
-                "before the kubelet has seen readiness fail",
-                drain_delay,
-                period,
+    # --- running from code ---
+
+    async def run(
+        self, endpoint: str = "health", *, exclude: Collection[str] = (), check: str | None = None
+    ) -> Report:
+        """Run an endpoint as a probe of it would (``"health"``, ``"livez"``, ``"readyz"`` or
+        ``"startupz"``): the same deadline, cache, shared calls, damping, lifecycle and listeners.
+        ``exclude`` leaves checks out (the lifecycle still applies); ``check`` runs that one check
+        alone, without the lifecycle."""
+        selection = self._selections.get(endpoint)
+        if selection is None:
+            msg = f"Health.run takes one of {', '.join(map(repr, ENDPOINTS))}, got {endpoint!r}"
+            raise ValueError(msg)
+        if isinstance(exclude, str):
+            msg = f"Health.run exclude takes a collection of check names, got one: {exclude!r}"
+            raise TypeError(msg)
+        names = list(exclude) + ([] if check is None else [check])
+        unknown = [name for name in names if name not in selection.by_name]
+        if unknown:
+            msg = (
+                f"{endpoint} has no check named {', '.join(map(repr, unknown))}; "
+                f"its checks are: {', '.join(selection.by_name) or 'none'}"
             )
+            raise ValueError(msg)
+        return await self._run(endpoint, tuple(dict.fromkeys(exclude)), check)
+
+    async def _run(self, endpoint: str, excluded: tuple[str, ...], one: str | None) -> Report:
+        selection = self._selections[endpoint]
+        loop = self._refresher.loop()
+        not_running = self._refresher.not_running
+        if one is not None:
+            # One check, as a diagnostic: its own status, without the lifecycle.
+            status, reports = await selection.run(loop, not_running, [selection.by_name[one]])
+            return self._report(endpoint, status, reports)
+        subset = [s for s in selection.states if s.check.name not in excluded] if excluded else None
+        lifecycle = self._lifecycle
+        if endpoint == "readyz":
+            reason = lifecycle.not_ready()
+            if reason is not None:
+                line = "shutdown" if lifecycle.draining else "ready"
+                return self._report(endpoint, Status.FAIL, [], reason, ((line, Status.FAIL, reason),))
+            if not lifecycle.started:
+                status, reports = await self._start(loop)
+                if status is Status.FAIL:
+                    reason = "starting: waiting for the startup checks to pass"
+                    return self._report(endpoint, status, reports, reason, (("startup", status, reason),))
+        elif endpoint == "startupz":
+            if lifecycle.started:
+                return self._report(endpoint, Status.PASS, [], None, (("startup", Status.PASS, None),))
+            status, reports = await self._start(loop)
+            return self._report(endpoint, status, reports)
+        status, reports = await selection.run(loop, not_running, subset)
+        return self._report(endpoint, status, reports, excluded=excluded)
+
+    async def _start(self, loop: Loop | None) -> tuple[Status, list[CheckReport]]:
+        """Run the startup checks; once they pass, startup is complete and they stop running."""
+        status, reports = await self._selections["startupz"].run(loop, self._refresher.not_running)
+        if status is not Status.FAIL and not self._lifecycle.started:
+            self._lifecycle.started = True
+            _log.info("Startup complete: the startup checks passed")
+        return status, reports
+
+    def _report(
+        self,
+        endpoint: str,
+        status: Status,
+        reports: list[CheckReport],
+        reason: str | None = None,
+        lifecycle: tuple[tuple[str, Status, str | None], ...] = (),
+        excluded: tuple[str, ...] = (),
+    ) -> Report:
+        return Report(
+            endpoint,
+            status,
+            self._codes[endpoint][status],
+            {report.check.name: report for report in reports},
+            reason,
+            excluded,
+            lifecycle,
+            self._document,
+        )
+
+    def _asyncio_loop(self) -> Loop | None:
+        """The seam for the running asyncio loop (one per loop, made once); None on trio."""
+        loop = asyncio_loop()
+        if loop is None:
+            return None
+        current = self._asyncio
+        if current is None or current.identity is not loop:
+            current = self._asyncio = AsyncioLoop(loop)
+        return current
+
+    # --- serving ---
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -233,14 +261,24 @@ class Health:
             return
         await self._endpoints["health"](scope, receive, send)
 
-    def routes(self) -> list[BaseRoute]:
+    def routes(self, *, root: bool = False) -> list[BaseRoute]:
         """Routes for ``/health``, ``/livez``, ``/readyz`` and ``/startupz`` (paths as configured),
-        each also answering ``<path>/`` and ``<path>/<check name>``."""
+        each also answering ``<path>/`` and ``<path>/<check name>``. ``root=True`` also serves
+        readiness at ``/`` (GET, HEAD, OPTIONS), for load balancers that check ``/`` by default
+        (HAProxy's bare ``option httpchk`` sends ``OPTIONS /``); an app's own ``GET /`` route listed
+        before these keeps GET."""
+        if not isinstance(root, bool):
+            msg = f"routes() root takes True or False, got {root!r}"
+            raise TypeError(msg)
         routes: list[BaseRoute] = []
-        for role, endpoint in self._endpoints.items():
-            path = self.probes[role].path or ROLES[role][1]
-            routes.append(Route(path, endpoint, name=endpoint.name))
-            routes.append(Route(path.rstrip("/") + "/{name:path}", endpoint, name=f"{endpoint.name}-check"))
+        for name, endpoint in self._endpoints.items():
+            path = self.probes[name].path or ENDPOINTS[name]
+            routes.append(Route(path, endpoint, name=name))
+            routes.append(Route(path.rstrip("/") + "/{name:path}", endpoint, name=f"{name}-check"))
+        if root:
+            readyz = self._endpoints["readyz"]
+            routes.append(Route("/", readyz, methods=["GET", "HEAD", "OPTIONS"], name="readyz-root"))
+        self._warn_about_setup(list(self._endpoints))
         return routes
 
     def set_ready(self, ready: bool = True, reason: str | None = None) -> None:
@@ -276,7 +314,7 @@ class Health:
 
     @asynccontextmanager
     async def _running(self) -> AsyncIterator[None]:
-        async with self._engine.running():
+        async with self._refresher.running():
             self._lifecycle.install()
             try:
                 yield
@@ -294,23 +332,54 @@ class Health:
                 message = await receive()
         await send({"type": "lifespan.shutdown.complete"})
 
+    # --- start-up warnings ---
+
+    def _warn_about_setup(self, endpoints: Sequence[str]) -> None:
+        """Warn, once per endpoint and only for endpoints that are served, about set-ups that
+        hurt in production."""
+        for name in endpoints:
+            if name in self._warned:
+                continue
+            self._warned.add(name)
+            selection, probe = self._selections[name], self.probes[name]
+            for state in selection.states:
+                check = state.check
+                # A background check's timeout never bounds a probe: probes read its latest result.
+                if check.refresh_every is None and check.timeout > selection.deadline:
+                    _log.warning(
+                        "Check %r has timeout %ss, longer than the deadline of %s (%ss): it is cut there",
+                        check.name,
+                        check.timeout,
+                        name,
+                        selection.deadline,
+                    )
+            if name == "health":
+                continue
+            if selection.deadline >= probe.timeout_seconds:
+                _log.warning(
+                    "%s deadline %ss is not shorter than its kubelet timeoutSeconds %ss: the kubelet "
+                    "gives up before healthkit answers; lower the deadline or raise timeoutSeconds",
+                    name,
+                    selection.deadline,
+                    probe.timeout_seconds,
+                )
+            if name == "livez":
+                for state in selection.states:
+                    if state.check.external:
+                        _log.warning(
+                            "Check %r checks an external dependency but is in the liveness probe: when "
+                            "it fails the kubelet restarts healthy pods; move it to readiness",
+                            state.check.name,
+                        )
+            drain_delay = self.settings.drain_delay
+            if name == "readyz" and drain_delay is not None and drain_delay < probe.period_seconds:
+                _log.warning(
+                    "drain_delay %ss is shorter than the readiness periodSeconds %ss: the server may stop "
+                    "before the kubelet has seen readiness fail",
+                    drain_delay,
+                    probe.period_seconds,
+                )
+
     def __repr__(self) -> str:
         names = ", ".join(check.name for check in self.checks)
         return f"Health([{names}], deadline={self.deadline})"
-
-
-def _validate_checks(checks: Iterable[Check]) -> tuple[Check, ...]:
-    if isinstance(checks, Check) or not isinstance(checks, Iterable):
-        msg = f"Health takes an iterable of Check, got {checks!r}"
-        raise TypeError(msg)
-    result = tuple(checks)
-    seen: set[str] = set()
-    for check in result:
-        if not isinstance(check, Check):
-            msg = f"Health takes Check records, got {check!r}; wrap a function as Check('name', fn)"
-            raise TypeError(msg)
-        if check.name in seen:
-            msg = f"Check name {check.name!r} is registered twice; names must be unique"
-            raise ValueError(msg)
-        seen.add(check.name)
-    return result

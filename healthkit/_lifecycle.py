@@ -25,8 +25,8 @@ from typing import Any
 
 import anyio
 
-from ._call import seconds
-from ._engine import asyncio_loop
+from ._loops import asyncio_loop
+from ._text import seconds
 
 __all__ = ["Lifecycle"]
 
@@ -103,12 +103,19 @@ class Lifecycle:
             signal.signal(wrapped, self._on_signal)
 
     def uninstall(self) -> None:
+        """Give the server its handlers back and forget this lifespan's drain: a lifespan that
+        starts later (a reload, the next test) begins ready."""
         for signum, previous in self._previous.items():
             if signal.getsignal(signum) == self._on_signal:
                 signal.signal(signum, previous)
         if self._timer is not None:
             self._timer.cancel()
         self._previous.clear()
+        self._pending.clear()
+        self._handed_on = False
+        self._drain_ends = None
+        self._loop = None
+        self._timer = None
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self._handed_on:

@@ -1,218 +1,134 @@
-"""One probe: gather every selected check's outcome within the deadline, then aggregate.
-
-The request path is kept lean. A check answered from its cache costs a lookup. Otherwise the
-probe waits on the check's call in flight (shared with concurrent probes) or starts one. On
-asyncio the wait is one future that the last call (or the deadline) resolves: no task group, no
-cancel scope, and a check that swallows its cancellation cannot hold the answer.
-"""
+"""One endpoint's checks: gather their outcomes within the deadline, aggregate, note changes."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import anyio
-from anyio.abc import TaskGroup
 
-from ._call import seconds
-from ._engine import Engine, asyncio_loop, native_loop
+from ._check import Check
 from ._events import Events, StatusChange
-from ._report import Observation
-from ._slot import Flight, Slot
+from ._loops import AnyioLoop, Loop, loop_identity, trio_token
+from ._outcome import CheckReport
+from ._state import CheckState, SharedCall
 from ._status import Status, worst
 
-__all__ = ["Runner"]
+__all__ = ["Selection", "gather"]
 
 
-class Runner:
-    """Runs one endpoint's selection of a Health's checks, for each probe of that endpoint.
+async def gather(
+    states: Sequence[CheckState], loop: Loop, deadline: float, not_running: Callable[[Check, float], str]
+) -> list[CheckReport]:
+    """One report per state, in order, within ``deadline`` seconds: the one gather."""
+    now = loop.time()
+    until = now + deadline
+    results: list[CheckReport | None] = []
+    pending: list[tuple[int, CheckState, SharedCall]] = []
+    for state in states:
+        got = state.observe(loop, now, until, not_running=not_running)
+        if isinstance(got, SharedCall):
+            pending.append((len(results), state, got))
+            results.append(None)
+        else:
+            results.append(got)
+    retried: set[int] = set()
+    while pending:
+        calls = [call for _, _, call in pending]
+        try:
+            await loop.wait(calls, until)
+        except BaseException:
+            for call in calls:
+                call.leave(cancelled=True)  # the last probe to go cancels the call
+            raise
+        later = loop.time()
+        again: list[tuple[int, CheckState, SharedCall]] = []
+        for index, state, call in pending:
+            call.leave(cancelled=False)
+            if call.settled and call.outcome is None and later < until and index not in retried:
+                # The call was cancelled under this probe (the probe that owned it went away):
+                # make a call of its own in the time left.
+                retried.add(index)
+                got = state.observe(loop, later, until, not_running=not_running)
+                if isinstance(got, SharedCall):
+                    again.append((index, state, got))
+                    continue
+                results[index] = got
+            else:
+                results[index] = state.outcome(call, now, later, deadline)
+        pending = again
+    return results  # type: ignore[return-value]
+
+
+class Selection:
+    """The checks one endpoint runs, its deadline, and its overall status as listeners heard it.
 
     ``warn_only`` names checks whose failure only degrades this endpoint (as if not critical).
     """
 
     def __init__(
         self,
-        engine: Engine,
-        slots: Sequence[Slot],
+        name: str,
+        states: Sequence[CheckState],
         *,
         deadline: float,
         events: Events,
-        probe: str,
         warn_only: frozenset[str] = frozenset(),
     ) -> None:
-        self.slots = tuple(slots)
+        self.name = name
+        self.states = tuple(states)
+        self.by_name = {state.check.name: state for state in self.states}
         self.deadline = deadline
-        self._engine = engine
         self._events = events
-        self._probe = probe
         self._warn_only = warn_only
         self._overall: Status | None = None
-        self._overall_since = 0.0
+        self._overall_since: float | None = None
         self._overall_loop: object = None
         self._probes = 0  # probes started: numbers each probe's snapshot
         self._applied = 0  # the newest snapshot applied to the overall status
 
-    async def run(self, slots: Sequence[Slot] | None = None) -> tuple[Status, list[Observation]]:
-        """The overall status and one observation per check, in registration order. ``slots``
-        runs a subset (an exclusion, one check): its status is not this endpoint's."""
+    async def run(
+        self,
+        loop: Loop | None,
+        not_running: Callable[[Check, float], str],
+        states: Sequence[CheckState] | None = None,
+    ) -> tuple[Status, list[CheckReport]]:
+        """The overall status and one report per check, in registration order. ``states`` runs a
+        subset (an exclusion, one check): its status is not this endpoint's. Without a ``loop``
+        (trio, no lifespan) calls run in a task group of this probe's, cut at its deadline."""
         self._probes += 1
         snapshot = self._probes
-        selected = self.slots if slots is None else slots
-        loop = asyncio_loop()
+        selected = self.states if states is None else states
         if not selected:
-            observations: list[Observation] = []
-            now = 0.0
+            reports: list[CheckReport] = []
+            now, identity = anyio.current_time(), loop_identity()
         elif loop is not None:
-            now = loop.time()
-            observations = await self._gather_asyncio(selected, loop, now)
+            reports = await gather(selected, loop, self.deadline, not_running)
+            now, identity = loop.time(), loop.identity
         else:
-            now = anyio.current_time()
-            group = self._engine.group
-            if group is not None:
-                observations = await self._gather(selected, group, now, owner=False)
-            else:
-                async with anyio.create_task_group() as own:
-                    observations = await self._gather(selected, own, now, owner=True)
-        status = worst(self.contribution(obs) for obs in observations)
+            async with anyio.create_task_group() as group:
+                own = AnyioLoop(group, trio_token(), detached=False)
+                reports = await gather(selected, own, self.deadline, not_running)
+            now, identity = own.time(), own.identity
+        status = worst(self.contribution(report) for report in reports)
         # Concurrent probes may end out of order: an older snapshot never overrides a newer one.
-        if slots is None and snapshot > self._applied:
+        if states is None and snapshot > self._applied:
             self._applied = snapshot
             if status is not self._overall:
-                self._changed(status, observations, now)
-        return status, observations
+                self._changed(status, reports, now, identity)
+        return status, reports
 
-    def contribution(self, obs: Observation) -> Status:
+    def contribution(self, report: CheckReport) -> Status:
         """What an outcome adds to this endpoint's status: a non-critical failure only warns."""
-        if obs.status is Status.FAIL and (not obs.check.critical or obs.check.name in self._warn_only):
+        if report.status is Status.FAIL and (
+            not report.check.critical or report.check.name in self._warn_only
+        ):
             return Status.WARN
-        return obs.status
+        return report.status
 
-    async def _gather_asyncio(
-        self, selected: Sequence[Slot], loop: asyncio.AbstractEventLoop, now: float
-    ) -> list[Observation]:
-        engine = self._engine
-        results: list[Observation | None] = []
-        pending: list[tuple[int, Slot, Flight]] = []
-        for slot in selected:
-            ready, refresh = engine.ready(slot, now, loop)
-            if ready is not None:
-                if refresh and slot.current_flight(loop) is None:
-                    engine.start_task(slot, loop)
-                results.append(ready)
-                continue
-            flight = slot.current_flight(loop) or engine.start_task(slot, loop)
-            pending.append((len(results), slot, flight))
-            results.append(None)
-        if pending:
-            waiter: asyncio.Future[None] = loop.create_future()
-            remaining = len(pending)
-
-            def settled() -> None:
-                nonlocal remaining
-                remaining -= 1
-                if remaining == 0 and not waiter.done():
-                    waiter.set_result(None)
-
-            for _, _, flight in pending:
-                flight.subscribe(settled)
-            # The hard stop: even a check that swallows its cancellation cannot hold the answer.
-            timer = loop.call_later(self.deadline, _resolve, waiter)
-            try:
-                await waiter
-            finally:
-                timer.cancel()
-                for _, _, flight in pending:
-                    flight.unsubscribe(settled)
-            later = loop.time()
-            for index, slot, flight in pending:
-                results[index] = flight.outcome or self._late(slot, flight, now, later, loop)
-        return results  # type: ignore[return-value]
-
-    async def _gather(
-        self, selected: Sequence[Slot], group: TaskGroup, now: float, *, owner: bool
-    ) -> list[Observation]:
-        engine = self._engine
-        loop = native_loop()
-        results: list[Observation | None] = []
-        pending: list[tuple[int, Slot, Flight]] = []
-        for slot in selected:
-            ready, refresh = engine.ready(slot, now, loop)
-            # A stale answer needs a refresh that outlives this probe: only with the lifespan.
-            if ready is not None and (not refresh or not owner):
-                if refresh and slot.current_flight(loop) is None:
-                    engine.start_in(group, slot)
-                results.append(ready)
-                continue
-            deadline = self.deadline if owner else None
-            flight = slot.current_flight(loop) or engine.start_in(group, slot, deadline=deadline)
-            pending.append((len(results), slot, flight))
-            results.append(None)
-        while pending:
-            done = anyio.Event()
-            remaining = len(pending)
-
-            def settled(done: anyio.Event = done) -> None:
-                nonlocal remaining
-                remaining -= 1
-                if remaining == 0:
-                    done.set()
-
-            for _, _, flight in pending:
-                flight.subscribe(settled)
-            try:
-                with anyio.move_on_after(now + self.deadline - anyio.current_time()):
-                    await done.wait()
-            finally:
-                for _, _, flight in pending:
-                    flight.unsubscribe(settled)
-            later = anyio.current_time()
-            left = now + self.deadline - later
-            again: list[tuple[int, Slot, Flight]] = []
-            for index, slot, flight in pending:
-                if flight.settled and flight.outcome is None and left > 0:
-                    # The probe that owned the call was cancelled (its client went away): this
-                    # probe makes a call of its own in the time it has left.
-                    retry = slot.current_flight(loop) or engine.start_in(
-                        group, slot, deadline=left if owner else None
-                    )
-                    again.append((index, slot, retry))
-                else:
-                    results[index] = flight.outcome or self._late(slot, flight, now, later, loop)
-            pending = again
-        return results  # type: ignore[return-value]
-
-    def _late(self, slot: Slot, flight: Flight, started: float, now: float, loop: object) -> Observation:
-        """The probe's deadline came before the call it waited on ended."""
-        check = slot.check
-        if flight.settled:
-            output = "interrupted: the call was cancelled before it ended"
-        elif flight.started < started:
-            output = (
-                f"timed out after {seconds(now - started)}; "
-                f"still running from an earlier call started {seconds(now - flight.started)} ago"
-            )
-        elif check.timeout > self.deadline:
-            output = f"timed out after {seconds(self.deadline)} (the probe's deadline)"
-        else:
-            output = f"timed out after {seconds(check.timeout)}"
-        late = Observation(check, Status.FAIL, flight.wall, now - started, output=output, timed_out=True)
-        # Not a call's outcome: damping shows it as it would a failed call, without counting it.
-        late = slot.damped(late, now, loop)
-        slot.track(late, now, loop)
-        return late
-
-    def _changed(self, status: Status, observations: list[Observation], now: float) -> None:
-        old = self._overall
-        loop = native_loop()
-        lasted = None if old is None or self._overall_loop is not loop else now - self._overall_since
-        self._overall = status
-        self._overall_since = now
-        self._overall_loop = loop
-        failing = [obs.check.name for obs in observations if obs.status is not Status.PASS]
+    def _changed(self, status: Status, reports: list[CheckReport], now: float, loop: object) -> None:
+        old, since = self._overall, self._overall_since
+        lasted = None if old is None or since is None or self._overall_loop is not loop else now - since
+        self._overall, self._overall_since, self._overall_loop = status, now, loop
+        failing = [report.check.name for report in reports if report.status is not Status.PASS]
         output = f"not passing: {', '.join(failing)}" if failing else None
-        self._events.emit(StatusChange(None, old, status, lasted, output, probe=self._probe))
-
-
-def _resolve(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+        self._events.emit(StatusChange(None, old, status, lasted, output, probe=self.name))

@@ -113,7 +113,8 @@ def details_shown(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
     details="always". Tests marked `shipping_defaults` get the defaults healthkit ships (statuses
     only on the probes; details on /health for authorized requests): tests/test_details.py."""
     if request.node.get_closest_marker("shipping_defaults") is None:
-        monkeypatch.setattr(_probe, "DEFAULT_DETAILS", dict.fromkeys(_probe.DEFAULT_DETAILS, "always"))
+        for endpoint in _probe.DEFAULT_DETAILS:
+            monkeypatch.setitem(_probe.DEFAULT_DETAILS, endpoint, "always")
 
 
 @pytest.fixture(scope="session")

@@ -136,7 +136,7 @@ def test_bearer_token_refuses_missing_or_short_tokens(tokens: tuple[str, ...]) -
 
 def test_details_must_be_a_known_level() -> None:
     with pytest.raises(ValueError, match="Probe details must be one of 'never', 'when_authorized', 'always'"):
-        Probe(details="sometimes")
+        Probe(details="sometimes")  # type: ignore[arg-type]
 
 
 def test_an_authorizer_must_be_callable() -> None:

@@ -26,7 +26,8 @@ def service(container: dict[str, Any]) -> ModuleType:
 
 
 @pytest.mark.parametrize(
-    ("probe", "role"), [("startupProbe", "startup"), ("livenessProbe", "live"), ("readinessProbe", "ready")]
+    ("probe", "role"),
+    [("startupProbe", "startupz"), ("livenessProbe", "livez"), ("readinessProbe", "readyz")],
 )
 def test_each_probe_path_is_served_and_answered_within_its_timeout(
     container: dict[str, Any], service: ModuleType, probe: str, role: str
@@ -47,7 +48,7 @@ def test_the_drain_outlasts_the_readiness_probe_noticing_the_shutdown(
 
     assert service.DRAIN_DELAY is not None
     assert noticed_within < service.DRAIN_DELAY
-    assert readiness["periodSeconds"] == service.health.probes["ready"].period_seconds
+    assert readiness["periodSeconds"] == service.health.probes["readyz"].period_seconds
 
 
 def test_the_grace_period_covers_the_drain_and_the_graceful_shutdown(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import anyio
 import pytest
 from starlette.applications import Starlette
 
@@ -97,15 +98,23 @@ async def test_the_same_check_can_fail_readiness_but_only_degrade_the_report() -
 
 
 async def test_each_probe_can_have_its_own_status_codes_and_deadline() -> None:
+    release = anyio.Event()
+
+    async def hangs() -> None:
+        await release.wait()
+
     health = Health(
-        [Check("db", Counted(Status.FAIL))],
-        readiness=Probe(status_codes={"pass": 200, "warn": 200, "fail": 500}, deadline=0.5),
+        [Check("db", hangs, timeout=5)],
+        deadline=3,
+        readiness=Probe(status_codes={"pass": 200, "warn": 200, "fail": 500}, deadline=0.2),
     )
 
-    response = await request(app_with(health), path="/readyz")
+    with anyio.fail_after(2):  # the readiness deadline answers, not the Health's 3 s
+        response = await request(app_with(health), path="/readyz")
+    release.set()
 
     assert 500 == response.status_code
-    assert 0.5 == health.probes["ready"].deadline
+    assert "timed out after 0.2s (the probe's deadline)" == document(response)["checks"]["db"][0]["output"]
 
 
 @pytest.mark.parametrize(
@@ -253,13 +262,14 @@ def test_set_ready_refuses_a_non_boolean() -> None:
         Health([]).set_ready("no")  # type: ignore[arg-type]
 
 
-def test_risky_setups_are_logged_at_startup(caplog: pytest.LogCaptureFixture) -> None:
+def test_risky_setups_are_logged_when_the_probes_are_mounted(caplog: pytest.LogCaptureFixture) -> None:
+    health = Health(
+        [Check("postgres", Counted(), external=True, tags={"live", "ready"})],
+        readiness=Probe(deadline=1.0, timeout_seconds=1.0, period_seconds=10),
+        drain_delay=5,
+    )
     with caplog.at_level(logging.WARNING, logger="healthkit"):
-        Health(
-            [Check("postgres", Counted(), external=True, tags={"live", "ready"})],
-            readiness=Probe(deadline=1.0, timeout_seconds=1.0, period_seconds=10),
-            drain_delay=5,
-        )
+        health.routes()
 
     text = caplog.text
     assert "Check 'postgres' checks an external dependency but is in the liveness probe" in text
@@ -272,7 +282,25 @@ def test_a_sound_setup_logs_no_warning(caplog: pytest.LogCaptureFixture) -> None
         Health(
             [Check("postgres", Counted(), external=True), Check("loop", Counted(), tags={"live"})],
             drain_delay=15,
-        )
+        ).routes()
+
+    assert [] == caplog.records
+
+
+def test_probes_that_are_not_mounted_are_not_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="healthkit"):
+        # Served only as Route("/health", health): the probes' kubelet timeouts do not apply.
+        Health([Check("postgres", Counted(), external=True, tags={"live"})], deadline=5)
+
+    assert [] == caplog.records
+
+
+def test_a_background_check_longer_than_the_deadline_is_not_warned_about(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="healthkit"):
+        # Probes read its latest result: its timeout never bounds a probe.
+        Health([Check("billing", Counted(), refresh_every=15, timeout=2)]).routes()
 
     assert [] == caplog.records
 
