@@ -233,14 +233,25 @@ class Health:
             return
         await self._endpoints["health"](scope, receive, send)
 
-    def routes(self) -> list[BaseRoute]:
+    def routes(self, *, root: bool = False) -> list[BaseRoute]:
         """Routes for ``/health``, ``/livez``, ``/readyz`` and ``/startupz`` (paths as configured),
-        each also answering ``<path>/`` and ``<path>/<check name>``."""
+        each also answering ``<path>/`` and ``<path>/<check name>``.
+
+        ``root=True`` adds readiness at ``/`` for GET, HEAD and OPTIONS (route name
+        ``readyz-root``), for HAProxy's bare ``option httpchk``, which sends ``OPTIONS /``. A
+        ``GET /`` route of the app listed before these routes keeps ``GET /`` and ``HEAD /``.
+        """
+        if not isinstance(root, bool):
+            msg = f"Health.routes root must be True or False, got {root!r}"
+            raise TypeError(msg)
         routes: list[BaseRoute] = []
         for role, endpoint in self._endpoints.items():
             path = self.probes[role].path or ROLES[role][1]
             routes.append(Route(path, endpoint, name=endpoint.name))
             routes.append(Route(path.rstrip("/") + "/{name:path}", endpoint, name=f"{endpoint.name}-check"))
+        if root:
+            ready = self._endpoints["ready"]
+            routes.append(Route("/", ready, methods=["GET", "HEAD", "OPTIONS"], name=f"{ready.name}-root"))
         return routes
 
     def set_ready(self, ready: bool = True, reason: str | None = None) -> None:
