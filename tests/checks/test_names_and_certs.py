@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,3 +72,28 @@ async def test_tls_fails_on_an_expired_certificate_from_a_trusted_issuer(
 def test_tls_thresholds_must_be_in_order() -> None:
     with pytest.raises(ValueError, match=r"warn_at .* must not be below fail_at"):
         tls.expiry("example.test", warn_at=5, fail_at=10)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"warn_at": -1}, "warn_at must be a finite number of days, 0 or more, or None, got -1"),
+        ({"fail_at": float("nan")}, "fail_at must be a finite number of days, 0 or more, or None, got nan"),
+        ({"warn_at": float("inf")}, "warn_at must be a finite number of days, 0 or more, or None, got inf"),
+        ({"fail_at": True}, "fail_at must be a finite number of days, 0 or more, or None, got True"),
+        ({"warn_at": "30"}, "warn_at must be a finite number of days, 0 or more, or None, got '30'"),
+        ({"port": 0}, "port must be a whole number from 1 to 65535, got 0"),
+        ({"port": 65536}, "port must be a whole number from 1 to 65535, got 65536"),
+        ({"port": "443"}, "port must be a whole number from 1 to 65535, got '443'"),
+        ({"port": True}, "port must be a whole number from 1 to 65535, got True"),
+        ({"port": 443.0}, "port must be a whole number from 1 to 65535, got 443.0"),
+    ],
+)
+def test_tls_refuses_bad_thresholds_and_ports_naming_the_value(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(f"tls.expiry: {message}")):
+        tls.expiry("example.test", **kwargs)
+
+
+def test_tls_accepts_zero_and_none_thresholds() -> None:
+    tls.expiry("example.test", 1, warn_at=0, fail_at=0)
+    tls.expiry("example.test", 65535, warn_at=None, fail_at=None)
