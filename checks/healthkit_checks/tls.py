@@ -58,12 +58,15 @@ def expiry(
         except OSError as exc:
             return Result(Status.FAIL, output=f"cannot connect to {target}: {reason(exc)}")
         try:
-            tls = await TLSStream.wrap(stream, hostname=server_name or host, ssl_context=trust)
-        except (ssl.SSLError, OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
-            await stream.aclose()
-            return Result(Status.FAIL, output=f"{target}: TLS certificate rejected ({_why(exc)})")
-        certificate = tls.extra(TLSAttribute.peer_certificate)  # noqa: S610 - anyio, not Django
-        await tls.aclose()
+            try:
+                tls = await TLSStream.wrap(stream, hostname=server_name or host, ssl_context=trust)
+            except (ssl.SSLError, OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
+                return Result(Status.FAIL, output=f"{target}: TLS certificate rejected ({_why(exc)})")
+            certificate = tls.extra(TLSAttribute.peer_certificate)  # noqa: S610 - anyio, not Django
+            await tls.aclose()
+        finally:
+            # Whatever happened, the check's timeout (a cancellation) included: close the socket.
+            await anyio.aclose_forcefully(stream)
         if not certificate or "notAfter" not in certificate:
             return Result(Status.FAIL, output=f"{target}: the server sent no certificate")
         days = (ssl.cert_time_to_seconds(str(certificate["notAfter"])) - time.time()) / 86400

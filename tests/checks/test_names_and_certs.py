@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 import ssl
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.abc
 import pytest
 
 from healthkit import Check
@@ -97,3 +100,30 @@ def test_tls_refuses_bad_thresholds_and_ports_naming_the_value(kwargs: dict[str,
 def test_tls_accepts_zero_and_none_thresholds() -> None:
     tls.expiry("example.test", 1, warn_at=0, fail_at=0)
     tls.expiry("example.test", 65535, warn_at=None, fail_at=None)
+
+
+async def test_tls_closes_its_connection_when_cancelled_mid_handshake() -> None:
+    hello, closed = anyio.Event(), anyio.Event()
+
+    async def never_answer(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await stream.receive()  # the ClientHello, never answered
+            hello.set()
+            with suppress(anyio.EndOfStream, anyio.BrokenResourceError):
+                while True:
+                    await stream.receive()
+            closed.set()  # the client closed its end
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, never_answer)
+        with anyio.move_on_after(0.5) as timeout:  # the check's timeout, as the runner applies it
+            await tls.expiry("127.0.0.1", port)()
+        with anyio.move_on_after(2):
+            await closed.wait()
+        group.cancel_scope.cancel()
+
+    assert timeout.cancelled_caught
+    assert hello.is_set()  # cancelled during the handshake, not while connecting
+    assert closed.is_set()
