@@ -48,6 +48,19 @@ async def test_tls_reports_the_days_left_against_its_thresholds(
     assert 0.9 <= float(item["observedValue"]) <= 1.0  # type: ignore[arg-type]
 
 
+async def test_tls_reads_the_certificate_of_a_server_that_closes_without_close_notify(
+    one_day_certificate: tuple[Path, Path],
+) -> None:
+    cert, key = one_day_certificate
+    trust = ssl.create_default_context(cafile=str(cert))
+
+    async with tls_server(cert, key, close_notify=False) as port:
+        check = tls.expiry("127.0.0.1", port, warn_at=None, fail_at=None, context=trust)
+        item = await outcome(Check("web:certificate", check))
+
+    assert ("pass", "days") == (item["status"], item["observedUnit"])
+
+
 async def test_tls_fails_on_a_certificate_the_system_does_not_trust(
     one_day_certificate: tuple[Path, Path],
 ) -> None:
