@@ -12,7 +12,8 @@ makes it answer 500 (the check fails with ``GET ... returned 500`` and the demo 
 dependency's status never becomes the demo's own); ``answer=warn`` or ``answer=fail`` makes it
 report that status in its own health+json; ``answer=pass`` puts it back.
 
-The Kubernetes probes are there too: /livez, /readyz (try /readyz?verbose), /startupz;
+The Kubernetes probes are there too: /livez, /readyz (try /readyz?verbose), /startupz, and
+readiness also answers ``OPTIONS /`` (HAProxy's default check; ``GET /`` is the homepage);
 ``curl -X POST http://127.0.0.1:8000/maintenance`` takes the service out of rotation (readiness
 fails) and ``curl -X DELETE ...`` puts it back.
 
@@ -137,8 +138,8 @@ health = Health(
 
 async def home(request: Request) -> PlainTextResponse:
     return PlainTextResponse(
-        "healthkit demo: GET /health /livez /readyz /startupz, POST /jobs?count=N, POST|DELETE /maintenance,"
-        " POST /upstream?answer=pass|warn|fail|404|500\n"
+        "healthkit demo: GET /health /livez /readyz /startupz, OPTIONS / (readiness), POST /jobs?count=N,"
+        " POST|DELETE /maintenance, POST /upstream?answer=pass|warn|fail|404|500\n"
     )
 
 
@@ -180,8 +181,10 @@ async def maintenance(request: Request) -> JSONResponse:
 
 app = Starlette(
     routes=[
-        *health.routes(),  # /health, /livez, /readyz, /startupz
-        Route("/", home),
+        Route("/", home),  # listed before health.routes(root=True): GET and HEAD / stay the homepage
+        # /health, /livez, /readyz, /startupz, and readiness at / for OPTIONS: HAProxy's bare
+        # `option httpchk` sends OPTIONS /.
+        *health.routes(root=True),
         Route("/jobs", add_jobs, methods=["POST"]),
         Route("/jobs", clear_jobs, methods=["DELETE"]),
         Route("/maintenance", maintenance, methods=["POST", "DELETE"]),

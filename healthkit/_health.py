@@ -268,7 +268,7 @@ class Health:
         (HAProxy's bare ``option httpchk`` sends ``OPTIONS /``); an app's own ``GET /`` route listed
         before these keeps GET."""
         if not isinstance(root, bool):
-            msg = f"routes() root takes True or False, got {root!r}"
+            msg = f"Health.routes root must be True or False, got {root!r}"
             raise TypeError(msg)
         routes: list[BaseRoute] = []
         for name, endpoint in self._endpoints.items():

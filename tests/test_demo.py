@@ -80,6 +80,23 @@ async def test_demo_queue_warns_past_its_level(demo: ModuleType) -> None:
     assert "500 jobs waiting" == body["checks"]["jobs:queueDepth"][0]["output"]
 
 
+async def test_demo_answers_readiness_at_the_root_for_options_and_its_homepage_for_get(
+    demo: ModuleType,
+) -> None:
+    async with lifespan(demo.app):
+        options = await request(demo.app, "OPTIONS", "/")
+        page = await request(demo.app, path="/")
+        await request(demo.app, "POST", "/maintenance")
+        maintenance = await request(demo.app, "OPTIONS", "/")
+        await request(demo.app, "DELETE", "/maintenance")
+        back = await request(demo.app, "OPTIONS", "/")
+
+    assert (200, "warn") == (options.status_code, document(options)["status"])
+    assert page.text.startswith("healthkit demo: GET /health")
+    assert (503, "fail") == (maintenance.status_code, document(maintenance)["status"])
+    assert 200 == back.status_code
+
+
 async def test_demo_fails_when_its_database_is_unusable(
     demo_env: dict[str, str], upstream: str, tmp_path: Path
 ) -> None:

@@ -8,9 +8,12 @@ from typing import Any
 import anyio
 import pytest
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from healthkit import Check, Health, Probe, Result, Status
-from tests.conftest import document, no_id, request
+from tests.conftest import document, no_id, probe, request
 
 
 class Counted:
@@ -328,3 +331,79 @@ async def test_a_check_excluded_twice_is_listed_once() -> None:
 def test_a_probe_cannot_take_the_root_path() -> None:
     with pytest.raises(ValueError, match="not '/'"):
         Probe(path="/")
+
+
+async def test_routes_root_serves_readiness_at_the_root_for_haproxys_default_check() -> None:
+    health = Health([Check("db", Counted()), Check("loop", Counted(Status.FAIL), tags={"live"})])
+    app = Starlette(routes=health.routes(root=True))
+
+    # HAProxy's bare `option httpchk`: OPTIONS / with no headers at all (no Host).
+    options = await probe(app, "OPTIONS", "/")
+    got, head = await request(app, path="/"), await request(app, "HEAD", "/")
+    health.set_ready(False, "maintenance")
+    maintenance = await probe(app, "OPTIONS", "/")
+    health.set_ready(True)
+    back = await request(app, "OPTIONS", "/")
+
+    assert (200, {"db"}) == (options[0], names(options[1]))  # readiness, not the failing report
+    assert {"db"} == names(document(got))
+    assert (200, b"") == (head.status_code, head.content)
+    assert (503, "not ready: maintenance") == (maintenance[0], maintenance[1]["output"])
+    assert 200 == back.status_code
+    assert "GET, HEAD, OPTIONS" == back.headers["allow"]
+
+
+async def test_without_root_the_root_path_is_not_found() -> None:
+    app = app_with(Health([Check("db", Counted())]))
+
+    response = await request(app, "OPTIONS", "/")
+
+    assert 404 == response.status_code  # why a bare `option httpchk` keeps the server DOWN
+
+
+def test_routes_root_adds_one_named_route_and_no_check_sub_route() -> None:
+    health = Health([Check("db", Counted())], readiness=Probe(path="/ready"))
+    plain, rooted = health.routes(), health.routes(root=True)
+    added = [route for route in rooted if isinstance(route, Route) and route.path == "/"]
+
+    assert len(plain) + 1 == len(rooted)
+    assert 1 == len(added)
+    assert ("readyz-root", {"GET", "HEAD", "OPTIONS"}) == (added[0].name, added[0].methods)
+    assert "/" == Starlette(routes=rooted).url_path_for("readyz-root")
+
+
+@pytest.mark.parametrize("root", ["yes", 1, None])
+def test_routes_root_must_be_true_or_false(root: Any) -> None:
+    with pytest.raises(TypeError, match=r"Health.routes root must be True or False, got "):
+        Health([]).routes(root=root)
+
+
+async def homepage(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("welcome\n")
+
+
+async def test_an_apps_own_homepage_listed_first_keeps_get_while_options_reaches_readiness() -> None:
+    health = Health([Check("db", Counted())])
+    app = Starlette(routes=[Route("/", homepage), *health.routes(root=True)])
+
+    health.set_ready(False, "maintenance")
+    page, head = await request(app, path="/"), await request(app, "HEAD", "/")
+    options = await request(app, "OPTIONS", "/")
+    post = await request(app, "POST", "/")
+    health.set_ready(True)
+    ready = await request(app, "OPTIONS", "/")
+
+    assert (200, "welcome\n") == (page.status_code, page.text)
+    assert (200, "text/plain; charset=utf-8") == (head.status_code, head.headers["content-type"])
+    assert (503, "not ready: maintenance") == (options.status_code, document(options)["output"])
+    assert 405 == post.status_code
+    assert (200, "pass") == (ready.status_code, document(ready)["status"])
+
+
+async def test_a_homepage_listed_after_the_root_route_loses_get_to_readiness() -> None:
+    health = Health([Check("db", Counted())])
+    app = Starlette(routes=[*health.routes(root=True), Route("/", homepage)])
+
+    page = await request(app, path="/")
+
+    assert "application/health+json" == page.headers["content-type"]  # list your own "/" first

@@ -5,6 +5,7 @@ Check("billing:certificate", tls.expiry("billing.internal", 443, warn_at=30, fai
 
 from __future__ import annotations
 
+import math
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,15 @@ def expiry(
     if not isinstance(host, str) or not host:
         msg = f"tls.expiry: host must be a non-empty string, got {host!r}"
         raise ValueError(msg)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        msg = f"tls.expiry: port must be a whole number from 1 to 65535, got {port!r}"
+        raise ValueError(msg)
+    for name, days in (("warn_at", warn_at), ("fail_at", fail_at)):
+        if days is not None and (
+            isinstance(days, bool) or not isinstance(days, int | float) or not math.isfinite(days) or days < 0
+        ):
+            msg = f"tls.expiry: {name} must be a finite number of days, 0 or more, or None, got {days!r}"
+            raise ValueError(msg)
     if warn_at is not None and fail_at is not None and warn_at < fail_at:
         msg = f"tls.expiry: warn_at ({warn_at} days) must not be below fail_at ({fail_at} days)"
         raise ValueError(msg)
@@ -49,11 +59,14 @@ def expiry(
             return Result(Status.FAIL, output=f"cannot connect to {target}: {reason(exc)}")
         try:
             tls = await TLSStream.wrap(stream, hostname=server_name or host, ssl_context=trust)
+            certificate = tls.extra(TLSAttribute.peer_certificate)  # noqa: S610 - anyio, not Django
         except (ssl.SSLError, OSError, anyio.BrokenResourceError, anyio.EndOfStream) as exc:
-            await stream.aclose()
             return Result(Status.FAIL, output=f"{target}: TLS certificate rejected ({_why(exc)})")
-        certificate = tls.extra(TLSAttribute.peer_certificate)  # noqa: S610 - anyio, not Django
-        await tls.aclose()
+        finally:
+            # Whatever happened, the check's timeout (a cancellation) included: close the socket.
+            # No TLS closing handshake: the certificate is all the check came for, and waiting for
+            # the server's close_notify breaks (or hangs) on the many servers that just close.
+            await anyio.aclose_forcefully(stream)
         if not certificate or "notAfter" not in certificate:
             return Result(Status.FAIL, output=f"{target}: the server sent no certificate")
         days = (ssl.cert_time_to_seconds(str(certificate["notAfter"])) - time.time()) / 86400

@@ -63,18 +63,24 @@ async def http_server() -> AsyncIterator[int]:
 
 
 @asynccontextmanager
-async def tls_server(cert: Path, key: Path) -> AsyncIterator[int]:
-    """A TLS server on a free loopback port, with the given certificate; yields the port."""
+async def tls_server(cert: Path, key: Path, *, close_notify: bool = True) -> AsyncIterator[int]:
+    """A TLS server on a free loopback port, with the given certificate; yields the port.
+    ``close_notify=False``: it closes connections without TLS's closing handshake, as many do."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
 
     async def serve(stream: anyio.abc.ByteStream) -> None:
-        with contextlib.suppress(Exception):
-            await stream.receive()
-        with contextlib.suppress(Exception):
-            await stream.aclose()
+        try:
+            with contextlib.suppress(Exception):
+                await stream.receive()
+            with contextlib.suppress(Exception):
+                await stream.aclose()
+        finally:
+            await anyio.aclose_forcefully(stream)  # the test ended first: the server is cancelled
 
-    listener = TLSListener(await anyio.create_tcp_listener(local_host="127.0.0.1"), context)
+    listener = TLSListener(
+        await anyio.create_tcp_listener(local_host="127.0.0.1"), context, standard_compatible=close_notify
+    )
     port = listener.listener.extra(anyio.abc.SocketAttribute.local_port)
     async with listener, anyio.create_task_group() as group:
         group.start_soon(listener.serve, serve)
