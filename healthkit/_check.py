@@ -26,30 +26,41 @@ DEFAULT_TIMEOUT = 0.5
 CheckFunction = Callable[[], Awaitable["Result | None"]] | Callable[[], "Result | None"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Result:
     """What a check returns when it has more to say than "pass".
 
     A check returns ``None`` to pass, returns a ``Result`` to report a status with details, and
-    raises to fail. ``output`` is shown for warn and fail only, as the draft asks.
+    raises to fail. ``status`` is a ``Status`` or its name (``"warn"``, and the draft's aliases).
+    ``output`` is shown for warn and fail only, as the draft asks.
     """
 
     status: Status
-    output: str | None = None
-    observed_value: Any = None
-    observed_unit: str | None = None
-    affected_endpoints: Sequence[str] = ()
+    output: str | None
+    observed_value: Any
+    observed_unit: str | None
+    affected_endpoints: Sequence[str]
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "status", Status(self.status))
-        _require_optional_str("Result output", self.output)
-        _require_optional_str("Result observed_unit", self.observed_unit)
-        given = self.affected_endpoints
-        endpoints = given if isinstance(given, str) else tuple(given)
+    def __init__(
+        self,
+        status: Status | str,
+        output: str | None = None,
+        observed_value: Any = None,
+        observed_unit: str | None = None,
+        affected_endpoints: Sequence[str] = (),
+    ) -> None:
+        _require_optional_str("Result output", output)
+        _require_optional_str("Result observed_unit", observed_unit)
+        endpoints = affected_endpoints if isinstance(affected_endpoints, str) else tuple(affected_endpoints)
         if isinstance(endpoints, str) or not all(isinstance(e, str) for e in endpoints):
             msg = f"Result affected_endpoints must be a sequence of URI template strings, got {endpoints!r}"
             raise TypeError(msg)
-        object.__setattr__(self, "affected_endpoints", endpoints)
+        set_ = object.__setattr__
+        set_(self, "status", Status(status))
+        set_(self, "output", output)
+        set_(self, "observed_value", observed_value)
+        set_(self, "observed_unit", observed_unit)
+        set_(self, "affected_endpoints", endpoints)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +118,7 @@ class Check:
         if not callable(self.fn):
             msg = f"Check {self.name!r}: fn must be a callable taking no arguments, got {self.fn!r}"
             raise TypeError(msg)
+        _require_no_arguments(self.name, self.fn)
         what = f"Check {self.name!r}:"
         require_seconds(what, "timeout", self.timeout)
         for setting in ("cache_ttl", "refresh_every", "refresh_jitter", "max_age"):
@@ -216,6 +228,27 @@ def _require_optional_str(what: str, value: object) -> None:
     if value is not None and not isinstance(value, str):
         msg = f"{what} must be a string or None, got {value!r}"
         raise TypeError(msg)
+
+
+def _require_no_arguments(name: str, fn: Callable[..., object]) -> None:
+    """Refuse a callable that cannot be called with no arguments: it would fail every probe."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # some builtins have no signature to read; they are taken as they are
+    try:
+        signature.bind()
+    except TypeError:
+        required = [
+            p.name
+            for p in signature.parameters.values()
+            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        msg = (
+            f"Check {name!r}: fn must be callable with no arguments, but {fn!r} requires "
+            f"{', '.join(map(repr, required))}; bind them first (functools.partial or a lambda)"
+        )
+        raise TypeError(msg) from None
 
 
 def _is_async_callable(fn: object) -> bool:

@@ -79,7 +79,7 @@ def test_tells_async_checks_from_plain_functions(fn: object, expected: bool) -> 
 
 
 def test_result_parses_status_aliases() -> None:
-    assert Result("UP").status is Status.PASS  # type: ignore[arg-type]
+    assert Result("UP").status is Status.PASS
 
 
 def test_result_refuses_a_bare_string_as_affected_endpoints() -> None:
@@ -102,3 +102,20 @@ def test_result_refuses_output_that_is_not_text() -> None:
 def test_options_after_name_and_fn_are_keyword_only() -> None:
     with pytest.raises(TypeError):
         Check("db", passing, "datastore")  # type: ignore[call-arg]
+
+
+def test_refuses_a_callable_that_needs_arguments() -> None:
+    def ping(pool: object, timeout: float = 1.0) -> None:
+        return None
+
+    with pytest.raises(
+        TypeError, match=r"Check 'db': fn must be callable with no arguments, .* requires 'pool'"
+    ):
+        Check("db", ping)  # type: ignore[arg-type]
+
+
+def test_accepts_callables_whose_arguments_all_have_defaults() -> None:
+    def ping(timeout: float = 1.0, *extra: object, **options: object) -> None:
+        return None
+
+    assert not Check("db", ping).is_async

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import anyio
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -28,7 +29,10 @@ async def broken() -> None:
 
 def app_for(**kwargs: Any) -> Starlette:
     health = Health(
-        [Check("replica", degraded), Check("search", broken, critical=False)],
+        [
+            Check("replica", degraded, tags={"live", "ready", "startup"}),
+            Check("search", broken, critical=False),
+        ],
         version="3",
         service_id="orders",
         **kwargs,
@@ -49,7 +53,8 @@ async def test_by_default_every_endpoint_answers_with_statuses_only(path: str) -
 
     assert 200 == response.status_code
     assert set(body) <= {"status", "checks"}
-    assert all(set(items[0]) == {"status"} for items in body.get("checks", {}).values())
+    assert body["checks"]  # every endpoint of this app runs checks: the next line is not vacuous
+    assert all(set(items[0]) == {"status"} for items in body["checks"].values())
 
 
 async def test_with_an_authorizer_health_shows_details_to_authorized_requests_only() -> None:
@@ -159,3 +164,37 @@ async def test_detail_levels_never_change_the_status_code(path: str) -> None:
     shown = await request(app_for(authorize=bearer_token(TOKEN)), path=path, headers=AUTHORIZED)
 
     assert hidden.status_code == shown.status_code
+
+
+async def test_a_slow_authorizer_never_delays_the_answer_past_the_deadline(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def slow(request: Request) -> bool:
+        await anyio.sleep(30)
+        return True
+
+    health = Health([Check("replica", degraded)], deadline=0.2, authorize=slow)
+
+    with caplog.at_level(logging.WARNING, logger="healthkit"), anyio.fail_after(2):
+        response = await request(Starlette(routes=health.routes()), path="/health", headers=AUTHORIZED)
+
+    assert {"status": "warn", "checks": {"replica": [{"status": "warn"}]}} == document(response)
+    assert "The authorizer did not answer within the deadline (0.2s)" in caplog.text
+
+
+async def test_an_async_authorizer_runs_alongside_the_checks() -> None:
+    met = anyio.Event()
+
+    async def check() -> None:
+        await met.wait()  # passes only if the authorizer runs meanwhile
+
+    async def authorize(request: Request) -> bool:
+        met.set()
+        return True
+
+    health = Health([Check("db", check)], authorize=authorize)
+
+    body = document(await request(Starlette(routes=health.routes()), path="/health", headers=AUTHORIZED))
+
+    assert "pass" == body["checks"]["db"][0]["status"]
+    assert "time" in body["checks"]["db"][0]  # details shown

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from healthkit import Check, Health
+from healthkit import Check, Health, Probe
 
 
 async def passing() -> None:
@@ -92,3 +92,25 @@ def test_defaults_fit_a_kubernetes_probe_with_its_default_1s_timeout() -> None:
     assert 0.8 == health.deadline
     assert 0.5 == health.checks[0].timeout
     assert health.deadline < 1.0
+
+
+def test_refuses_a_tag_that_no_probe_selects() -> None:
+    async def ping() -> None:
+        return None
+
+    # A misspelled "ready" would silently take the database out of readiness.
+    with pytest.raises(
+        ValueError,
+        match=r"Check 'db' has the tag 'readiness', which no probe selects; "
+        r"the tags in use are: live, ready, startup",
+    ):
+        Health([Check("db", ping, tags={"readiness"})])
+
+
+def test_a_tag_a_probe_selects_is_accepted() -> None:
+    async def ping() -> None:
+        return None
+
+    health = Health([Check("db", ping, tags={"datastore"})], readiness=Probe(tags={"datastore"}))
+
+    assert ["db"] == [check.name for check in health.checks]

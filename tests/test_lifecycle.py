@@ -11,7 +11,7 @@ import pytest
 from starlette.applications import Starlette
 
 from healthkit import Check, Health
-from tests.conftest import document, request
+from tests.conftest import document, lifespan, request
 
 
 async def passing() -> None:
@@ -81,3 +81,20 @@ async def test_sigint_first_or_no_drain_delay_shuts_down_at_once(drain_delay: fl
 
     assert done[0] - signalled < 2
     assert 200 == (await request(Starlette(routes=health.routes()), path="/readyz")).status_code
+
+
+async def test_a_drain_is_forgotten_when_the_lifespan_ends() -> None:
+    health = Health([Check("db", passing)], drain_delay=0.05)
+    app = Starlette(routes=health.routes())
+    done: list[float] = []
+
+    async with lifespan(health):
+        async with anyio.create_task_group() as group:
+            await trigger_in_background(health, group, done)
+            os.kill(os.getpid(), signal.SIGTERM)
+        draining = await request(app, path="/readyz")
+    async with lifespan(health):  # a reload, or the next test: a new lifespan begins ready
+        after = await request(app, path="/readyz")
+
+    assert 503 == draining.status_code
+    assert 200 == after.status_code

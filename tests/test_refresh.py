@@ -64,6 +64,7 @@ async def test_each_wait_adds_a_random_jitter_within_bounds() -> None:
     gaps = [later - earlier for earlier, later in zip(check.times, check.times[1:], strict=False)]
     assert len(gaps) >= 9
     assert all(10 <= gap <= 12 for gap in gaps)
+    assert len({round(gap, 6) for gap in gaps}) > 1  # random: not one constant interval
 
 
 async def test_the_first_call_waits_for_the_initial_delay() -> None:

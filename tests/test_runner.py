@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -10,7 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
-from healthkit import Check, Health, Result, Status
+from healthkit import Check, Health, Report, Result, Status, StatusChange
 from tests.conftest import document, lifespan, no_id, request
 
 
@@ -347,15 +348,88 @@ async def test_cancelling_the_request_cancels_its_checks() -> None:
         finally:
             cancelled.set()
 
-    health = Health([Check("a", waits), Check("b", waits)], deadline=5)
+    # Timeouts far beyond the bound below: only the cancellation can end the calls in time.
+    health = Health([Check("a", waits, timeout=30), Check("b", waits, timeout=30)], deadline=20)
 
     with anyio.move_on_after(0.1) as scope:
         await request(health)
 
     assert scope.cancelled_caught
-    with anyio.fail_after(1):
+    with anyio.fail_after(2):
         await cancelled.wait()
     assert entered.is_set()
+
+
+async def test_a_call_goes_on_for_the_probes_still_waiting_when_one_is_cancelled() -> None:
+    entered = anyio.Event()
+    release = anyio.Event()
+    calls = 0
+
+    async def slow() -> None:
+        nonlocal calls
+        calls += 1
+        entered.set()
+        await release.wait()
+
+    health = Health([Check("db", slow, timeout=30)], deadline=20)
+    reports: list[Report] = []
+
+    async def patient() -> None:
+        reports.append(await health.run())
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as group:
+            group.start_soon(patient)
+            await entered.wait()
+            with anyio.move_on_after(0.05):
+                await health.run()  # joins the call, then its client goes away
+            release.set()
+
+    assert 1 == calls
+    assert Status.PASS == reports[0].status
+
+
+def test_a_call_cancelled_by_the_event_loop_shutting_down_is_not_a_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def hangs() -> None:
+        await anyio.sleep_forever()
+
+    health = Health([Check("db", hangs, timeout=30)], deadline=0.05)
+    changes: list[StatusChange] = []
+    health.on_change(changes.append)
+
+    async def main() -> None:
+        await health.run()  # times out at the deadline; the call goes on (asyncio)
+
+    with caplog.at_level(logging.DEBUG, logger="healthkit"):
+        asyncio.run(main())  # cancels the call as the loop closes
+
+    assert "CancelledError" not in caplog.text
+    assert [Status.FAIL] == [change.new for change in changes if change.check == "db"]  # the deadline only
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_thread_held_on_a_loop_that_is_gone_frees_its_place_for_the_next_loop(backend: str) -> None:
+    gate = threading.Event()
+
+    def hangs() -> None:
+        gate.wait(10)
+
+    def quick() -> None:
+        return None
+
+    health = Health([Check("hung", hangs, timeout=0.1), Check("quick", quick)], max_threads=1, deadline=0.5)
+
+    async def first() -> Status:
+        return (await health.run(check="hung")).status
+
+    async def second() -> Status:
+        return (await health.run(check="quick")).status
+
+    assert Status.FAIL == anyio.run(first, backend=backend)  # its thread hangs on, past the loop
+    gate.set()  # the thread ends after its loop is gone, and gives its place back
+    assert Status.PASS == anyio.run(second, backend=backend)
 
 
 @pytest.mark.parametrize(
