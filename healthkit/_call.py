@@ -14,7 +14,7 @@ import anyio
 import orjson
 
 from ._check import Check, Result
-from ._outcome import CheckReport
+from ._outcome import CheckReport, new_check_report
 from ._redact import Redactor
 from ._status import Status
 from ._text import clip
@@ -35,7 +35,7 @@ def passes_through(exc: BaseException) -> bool:
 def received(check: Check, value: object, wall: datetime, duration: float, redact: Redactor) -> CheckReport:
     """The report of a call that returned ``value``."""
     if value is None:
-        return CheckReport(check, Status.PASS, wall, duration)
+        return new_check_report(check, Status.PASS, wall, duration)
     if not isinstance(value, Result):
         return _bad_return(check, value, wall, duration)
     observed = value.observed_value

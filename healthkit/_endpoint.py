@@ -191,12 +191,15 @@ class Endpoint:
         if method not in ALLOWED_METHODS:
             await self._responder.method_not_allowed(send, extra=extra)
             return
-        parsed = self._parse(scope)
-        if isinstance(parsed, _Refusal):
-            await self._responder.error(parsed.code, parsed.message, send, extra=extra)
-            return
-        text, excluded, one = parsed
-        text = text or wants_text
+        if scope.get("query_string") or scope.get("path_params"):
+            parsed = self._parse(scope)
+            if isinstance(parsed, _Refusal):
+                await self._responder.error(parsed.code, parsed.message, send, extra=extra)
+                return
+            text, excluded, one = parsed
+            text = text or wants_text
+        else:
+            text, excluded, one = wants_text, (), None
         if self._authorize is None:
             report = await self._run(self.name, excluded, one)
             details = self.details == "always"

@@ -20,7 +20,7 @@ from ._probe import DEFAULT_DETAILS, ENDPOINTS, Probe, select
 from ._redact import Redactor
 from ._refresh import Refresher
 from ._render import Document
-from ._report import Report
+from ._report import Report, new_report
 from ._runner import Selection
 from ._settings import DEFAULT_DEADLINE, Settings, probe_arguments
 from ._state import CheckState
@@ -114,6 +114,7 @@ class Health:
         ]
         self._asyncio: AsyncioLoop | None = None
         self._refresher = Refresher(states, self._asyncio_loop)
+        self._not_running = self._refresher.not_running
         self._lifecycle = Lifecycle(drain_delay=settings.drain_delay)
         document = Document(
             version=settings.version,
@@ -189,8 +190,8 @@ class Health:
 
     async def _run(self, endpoint: str, excluded: tuple[str, ...], one: str | None) -> Report:
         selection = self._selections[endpoint]
-        loop = self._refresher.loop()
-        not_running = self._refresher.not_running
+        loop = self._asyncio_loop() or self._refresher.loop()
+        not_running = self._not_running
         if one is not None:
             # One check, as a diagnostic: its own status, without the lifecycle.
             status, reports = await selection.run(loop, not_running, [selection.by_name[one]])
@@ -217,7 +218,7 @@ class Health:
 
     async def _start(self, loop: Loop | None) -> tuple[Status, list[CheckReport]]:
         """Run the startup checks; once they pass, startup is complete and they stop running."""
-        status, reports = await self._selections["startupz"].run(loop, self._refresher.not_running)
+        status, reports = await self._selections["startupz"].run(loop, self._not_running)
         if status is not Status.FAIL and not self._lifecycle.started:
             self._lifecycle.started = True
             _log.info("Startup complete: the startup checks passed")
@@ -232,7 +233,7 @@ class Health:
         lifecycle: tuple[tuple[str, Status, str | None], ...] = (),
         excluded: tuple[str, ...] = (),
     ) -> Report:
-        return Report(
+        return new_report(
             endpoint,
             status,
             self._codes[endpoint][status],

@@ -53,7 +53,7 @@ class Loop(Protocol):
 
     def time(self) -> float: ...
 
-    def launch(self, body: Callable[[], Awaitable[T]], limit: float, done: Done[T]) -> Callable[[], None]:
+    def launch(self, body: Callable[[], Awaitable[T]], limit: float, done: Done[T]) -> Callable[[], object]:
         """Run ``body`` cut after ``limit`` seconds; ``done`` hears how it ended. Returns a
         function that cancels it."""
         ...
@@ -76,7 +76,7 @@ class AsyncioLoop:
     def time(self) -> float:
         return self._loop.time()
 
-    def launch(self, body: Callable[[], Awaitable[T]], limit: float, done: Done[T]) -> Callable[[], None]:
+    def launch(self, body: Callable[[], Awaitable[T]], limit: float, done: Done[T]) -> Callable[[], object]:
         task: asyncio.Task[T] = self._loop.create_task(body())  # type: ignore[arg-type]
         expired = False
 
@@ -101,11 +101,7 @@ class AsyncioLoop:
 
         self._tasks.add(task)
         task.add_done_callback(landed)
-
-        def cancel() -> None:
-            task.cancel()
-
-        return cancel
+        return task.cancel
 
     async def wait(self, pending: Sequence[Settling], until: float) -> None:
         waiter = self._loop.create_future()
@@ -144,7 +140,7 @@ class AnyioLoop:
     def time(self) -> float:
         return anyio.current_time()
 
-    def launch(self, body: Callable[[], Awaitable[T]], limit: float, done: Done[T]) -> Callable[[], None]:
+    def launch(self, body: Callable[[], Awaitable[T]], limit: float, done: Done[T]) -> Callable[[], object]:
         scope = anyio.CancelScope()
 
         async def run() -> None:

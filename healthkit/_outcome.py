@@ -4,14 +4,14 @@ it was redacted and cut when the result came in."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 from ._check import Check
 from ._status import Status
 
-__all__ = ["CheckReport"]
+__all__ = ["CheckReport", "new_check_report"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,7 @@ class CheckReport:
 
     def aged(self, age: float) -> CheckReport:
         """This outcome served again, ``age`` seconds after its call ended."""
-        return CheckReport(
+        return new_check_report(
             self.check,
             self.status,
             self.time,
@@ -77,3 +77,39 @@ class CheckReport:
             self.timed_out,
             self.origin or self,
         )
+
+
+_SETTERS = tuple(getattr(CheckReport, f.name).__set__ for f in fields(CheckReport))
+
+
+def new_check_report(
+    check: Check,
+    status: Status,
+    time: datetime,
+    duration: float,
+    output: str | None = None,
+    observed_value: Any = None,
+    observed_unit: str | None = None,
+    affected_endpoints: tuple[str, ...] = (),
+    error_id: str | None = None,
+    age: float | None = None,
+    timed_out: bool = False,
+    origin: CheckReport | None = None,
+) -> CheckReport:
+    """A CheckReport, as made on the probe path (every served result, every call): the slots
+    are filled directly, twice as fast as the frozen dataclass's __init__."""
+    report: CheckReport = object.__new__(CheckReport)
+    s = _SETTERS
+    s[0](report, check)
+    s[1](report, status)
+    s[2](report, time)
+    s[3](report, duration)
+    s[4](report, output)
+    s[5](report, observed_value)
+    s[6](report, observed_unit)
+    s[7](report, affected_endpoints)
+    s[8](report, error_id)
+    s[9](report, age)
+    s[10](report, timed_out)
+    s[11](report, origin)
+    return report

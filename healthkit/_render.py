@@ -58,11 +58,12 @@ class Document:
         """The document, as bytes. Without ``details``: the status and each check's status."""
         checks = report.checks
         if not details:
-            withheld: dict[str, Any] = {"status": report.status.value}
+            # Statuses are str enums: orjson writes their values.
+            withheld: dict[str, Any] = {"status": report.status}
             if checks:
-                withheld["checks"] = {name: [{"status": item.status.value}] for name, item in checks.items()}
+                withheld["checks"] = {name: [{"status": item.status}] for name, item in checks.items()}
             return orjson.dumps(withheld)
-        document: dict[str, Any] = {"status": report.status.value, **self._head}
+        document: dict[str, Any] = {"status": report.status, **self._head}
         if report.reason is not None and report.status is not Status.PASS:
             document["output"] = report.reason
         if checks:
@@ -103,7 +104,7 @@ def _check_object(item: CheckReport) -> dict[str, Any]:
         part["observedValue"] = item.observed_value
         if item.observed_unit is not None:
             part["observedUnit"] = item.observed_unit
-    part["status"] = item.status.value
+    part["status"] = item.status
     if item.status is not Status.PASS:
         # The draft: output and affectedEndpoints SHOULD be omitted for pass.
         if item.affected_endpoints:

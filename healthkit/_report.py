@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 from ._outcome import CheckReport
 from ._status import Status
 
-__all__ = ["Renderer", "Report"]
+__all__ = ["Renderer", "Report", "new_report"]
 
 
 class Renderer(Protocol):
@@ -55,3 +55,31 @@ class Report:
         """The plain-text listing (``?verbose``) the endpoint sends at full detail."""
         assert self._renderer is not None
         return self._renderer.render_text(self, details=True)
+
+
+_SETTERS = tuple(getattr(Report, f.name).__set__ for f in fields(Report))
+
+
+def new_report(
+    endpoint: str,
+    status: Status,
+    status_code: int,
+    checks: Mapping[str, CheckReport],
+    reason: str | None,
+    excluded: tuple[str, ...],
+    lifecycle: tuple[tuple[str, Status, str | None], ...],
+    renderer: Renderer,
+) -> Report:
+    """A Report, made on every probe: the slots are filled directly, without the frozen
+    dataclass's slower __init__."""
+    report: Report = object.__new__(Report)
+    s = _SETTERS
+    s[0](report, endpoint)
+    s[1](report, status)
+    s[2](report, status_code)
+    s[3](report, checks)
+    s[4](report, reason)
+    s[5](report, excluded)
+    s[6](report, lifecycle)
+    s[7](report, renderer)
+    return report

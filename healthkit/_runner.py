@@ -100,21 +100,21 @@ class Selection:
         selected = self.states if states is None else states
         if not selected:
             reports: list[CheckReport] = []
-            now, identity = anyio.current_time(), loop_identity()
         elif loop is not None:
             reports = await gather(selected, loop, self.deadline, not_running)
-            now, identity = loop.time(), loop.identity
         else:
             async with anyio.create_task_group() as group:
                 own = AnyioLoop(group, trio_token(), detached=False)
                 reports = await gather(selected, own, self.deadline, not_running)
-            now, identity = own.time(), own.identity
-        status = worst(self.contribution(report) for report in reports)
+        status = Status.PASS
+        for report in reports:
+            if report.status is not Status.PASS:
+                status = worst((status, self.contribution(report)))
         # Concurrent probes may end out of order: an older snapshot never overrides a newer one.
         if states is None and snapshot > self._applied:
             self._applied = snapshot
             if status is not self._overall:
-                self._changed(status, reports, now, identity)
+                self._changed(status, reports, anyio.current_time(), loop_identity())
         return status, reports
 
     def contribution(self, report: CheckReport) -> Status:

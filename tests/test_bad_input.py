@@ -9,16 +9,7 @@ from starlette.applications import Starlette
 
 from healthkit import Check, Health, Result, Status
 from tests.conftest import document, request
-
-
-class Counted:
-    def __init__(self, result: Result | None = None) -> None:
-        self.calls = 0
-        self.result = result
-
-    async def __call__(self) -> Result | None:
-        self.calls += 1
-        return self.result
+from tests.support import Counted
 
 
 def app_for(*checks: Check) -> Starlette:

@@ -2,34 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import anyio
 import pytest
 
-from healthkit import Check, Health, Result, Status
+from healthkit import Check, Health, Status
 from tests.conftest import lifespan, probe
-from tests.virtual_time import virtual_backend
-
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
-    return virtual_backend(str(request.param))
-
-
-class Counted:
-    """An async check that takes `duration` seconds and counts its calls."""
-
-    def __init__(self, duration: float = 0.0, status: Status = Status.PASS) -> None:
-        self.calls = 0
-        self.duration = duration
-        self.status = status
-
-    async def __call__(self) -> Result:
-        self.calls += 1
-        if self.duration:
-            await anyio.sleep(self.duration)
-        return Result(self.status, output=None if self.status is Status.PASS else "down")
+from tests.support import Counted, virtual_time  # noqa: F401  (virtual_time: both loops, virtual time)
 
 
 async def test_a_burst_of_1000_concurrent_probes_runs_each_check_once() -> None:
@@ -64,7 +42,7 @@ async def test_without_a_cache_every_probe_after_a_call_runs_the_check_again() -
 
 @pytest.mark.parametrize("status", [Status.PASS, Status.FAIL])
 async def test_a_cached_result_is_reused_for_its_ttl_failures_too(status: Status) -> None:
-    db = Counted(status=status)
+    db = Counted(status, "down")
     health = Health([Check("db", db, cache_ttl=2)])
 
     for _ in range(40):  # a probe every 0.25 s for 10 s

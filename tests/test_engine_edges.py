@@ -6,19 +6,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio
 import pytest
 
 from healthkit import Check, Health, Result, Status, StatusChange
 from tests.conftest import lifespan, no_id, probe
+from tests.support import virtual_time  # noqa: F401  (both loops, virtual time)
 from tests.virtual_time import virtual_backend
-
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
-    return virtual_backend(str(request.param))
 
 
 async def test_a_probes_deadline_does_not_bypass_flap_damping() -> None:

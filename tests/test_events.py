@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
 
 import anyio
 import pytest
 
 from healthkit import Check, Health, Result, Status, StatusChange
 from tests.conftest import no_id, probe
-from tests.virtual_time import virtual_backend
-
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
-    return virtual_backend(str(request.param))
+from tests.support import virtual_time  # noqa: F401  (both loops, virtual time)
 
 
 class Switch:

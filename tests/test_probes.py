@@ -12,25 +12,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from healthkit import Check, Health, Probe, Result, Status
+from healthkit import Check, Health, Probe, Status
 from tests.conftest import document, no_id, probe, request
-
-
-class Counted:
-    def __init__(self, status: Status = Status.PASS, output: str | None = None) -> None:
-        self.calls = 0
-        self.status = status
-        self.output = output
-
-    async def __call__(self) -> Result | None:
-        self.calls += 1
-        if self.status is Status.FAIL:
-            raise ConnectionError
-        return Result(self.status, output=self.output) if self.status is not Status.PASS else None
-
-
-def app_with(health: Health) -> Starlette:
-    return Starlette(routes=health.routes())
+from tests.support import Counted, app_with
 
 
 def names(body: dict[str, Any]) -> set[str]:
@@ -223,7 +207,7 @@ async def test_startup_gates_readiness_until_the_startup_checks_pass_once() -> N
     not_ready = await request(app, path="/readyz")
     db_calls_while_starting = db.calls
     live = await request(app, path="/livez")
-    migrations.status = Status.PASS
+    migrations.outcome = Status.PASS
     started = await request(app, path="/startupz")
     ready = await request(app, path="/readyz")
     calls_after_start = migrations.calls

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import anyio
 import pytest
 from starlette.applications import Starlette
@@ -11,12 +9,7 @@ from starlette.routing import Route
 
 from healthkit import Check, Health
 from tests.conftest import lifespan, probe
-from tests.virtual_time import virtual_backend
-
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
-    return virtual_backend(str(request.param))
+from tests.support import virtual_time  # noqa: F401  (both loops, virtual time)
 
 
 class Recorded:

@@ -10,18 +10,7 @@ import pytest
 
 from healthkit import Check, CheckReport, Health, Probe, Report, Result, Status, StatusChange
 from tests.conftest import document, lifespan, request
-
-
-class Counted:
-    """An async check that counts its calls; returns ``result``."""
-
-    def __init__(self, result: Result | None = None) -> None:
-        self.calls = 0
-        self.result = result
-
-    async def __call__(self) -> Result | None:
-        self.calls += 1
-        return self.result
+from tests.support import Counted
 
 
 def slow_reply() -> Result:
@@ -122,7 +111,7 @@ async def test_readiness_reports_starting_until_the_startup_checks_pass() -> Non
     health = Health([Check("migrations", migrated, tags={"startup"}), Check("db", Counted())])
 
     starting = await health.run("readyz")
-    migrated.result = None
+    migrated.outcome = None
     started = await health.run("readyz")
 
     assert "starting: waiting for the startup checks to pass" == starting.reason
