@@ -47,7 +47,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote_plus
 
 __all__ = ["Redactor"]
 
@@ -121,25 +121,30 @@ _PASSWORDS = re.compile(r"(?i)pass|pw")
 _KEY = re.compile(
     # (the first letters of the words first: twice as fast over text without any)
     rf"(?i)(?=[acehlmprst])(?:(?P<any>{_ANY_PREFIX})|(?P<word>{_WORD_PREFIX}))"
-    rf"(?=(?:\\?[\"'])?[ \t]*[=:]|[ \t]+\S)"
+    rf"(?=(?:\\*[\"'])?[ \t]*[=:]|[ \t]+\S)"
 )
 _KEY_NAME = re.compile(rf"(?i)(?:(?P<any>{_ANY_PREFIX})|(?P<word>{_WORD_PREFIX}))\Z")
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
-_SEPARATOR = re.compile(r"(?:\\?[\"'])?[ \t]*([=:])[ \t]*(?:\r?\n[ \t]*)?")
+_SEPARATOR = re.compile(r"(?:\\*[\"'])?[ \t]*([=:])[ \t]*(?:\r?\n[ \t]*)?")
 _PORT = re.compile(r"\d{1,5}(?=[/\s),;]|\Z)")
 
 # Already masked: masking twice changes nothing.
 _MASKED = re.compile(r"\*\*\*(?=[\s.,;:)}\]\"'&]|\Z)")
 # A quoted value: to the first closing quote followed by a delimiter (so an unescaped quote
 # inside does not end it), else to the first closing quote, else (unclosed) to the line's end.
+_DELIMITER = r"(?=[\s,;:}\])&\\]|\Z)"
 _QUOTED = re.compile(
-    r'"(?:[^\\\r\n]|\\.){0,128}?"(?=[\s,;:}\])&\\]|\Z)'
-    r"|'(?:[^\\\r\n]|\\.){0,128}?'(?=[\s,;:}\])&\\]|\Z)"
+    rf'"(?:[^\\\r\n]|\\.){{0,128}}?"{_DELIMITER}'
+    rf"|'(?:[^\\\r\n]|\\.){{0,128}}?'{_DELIMITER}"
     r'|"(?:[^"\\\r\n]|\\.)*"'
     r"|'(?:[^'\\\r\n]|\\.)*'"
-    r'|\\"[^"\r\n]{0,128}?\\"'  # escaped JSON inside a string: {\"password\": \"...\"}
-    r"|\\?[\"'][^\r\n]*"
+    # Escaped quotes (JSON inside a string, {\"password\": \"...\"}, at any depth): to the
+    # quote escaped as often as the opening one.
+    rf"|(\\+)([\"'])[^\r\n]{{0,128}}?(?<!\\)\1\2{_DELIMITER}"
+    r"|(\\+)([\"'])[^\r\n]{0,128}?(?<!\\)\3\4"
+    r"|\\*[\"'][^\r\n]*"
 )
+_OPENING_QUOTE = re.compile(r"\\*[\"']")
 # An unquoted value: over spaces, to the end of the line, ', ' or '; ', the next pair or --flag,
 # or healthkit's own suffixes.
 _OWN = r"\(error id |\.\.\. \(cut, "
@@ -172,15 +177,18 @@ class Redactor:
         self._extra = tuple(extra)
 
     def __call__(self, text: str) -> str:
-        masked = self._mask(text)
-        if "%" in masked:
-            # A percent-encoded secret (a URL inside a URL, a logged query string): if decoding
-            # reveals one, send the decoded text, masked.
-            decoded = unquote(masked)
-            if decoded != masked:
-                decoded_masked = self._mask(decoded)
-                if decoded_masked != decoded:
-                    return decoded_masked
+        masked = current = self._mask(text)
+        for _ in range(3):
+            # A percent-encoded secret (a URL inside a URL, a logged query string, encoded
+            # twice): if decoding reveals one, send the decoded text, masked.
+            if "%" not in current:
+                break
+            decoded = unquote_plus(current)
+            if decoded == current:
+                break
+            current = self._mask(decoded)
+            if current != decoded:
+                masked = current
         return masked
 
     def _mask(self, text: str) -> str:
@@ -347,7 +355,7 @@ def _value(text: str, match: re.Match[str], key_start: int) -> tuple[int, int] |
         start = _SPACES.match(text, match.end()).end()  # type: ignore[union-attr]
         if _MASKED.match(text, start):
             return None
-        found = _QUOTED.match(text, start) if text[start] in "\"'" else _ARGUMENT.match(text, start)
+        found = (_QUOTED if _OPENING_QUOTE.match(text, start) else _ARGUMENT).match(text, start)
         return None if found is None else found.span()
     start = separator.end()
     if start >= len(text) or _MASKED.match(text, start):
@@ -357,7 +365,7 @@ def _value(text: str, match: re.Match[str], key_start: int) -> tuple[int, int] |
             return None  # a scheme: token://
         if _PORT.match(text, start) and not _PASSWORDS.match(match.group()):
             return None  # a port: auth:8080
-    if text[start] in "\"'" or text.startswith(('\\"', "\\'"), start):
+    if _OPENING_QUOTE.match(text, start):
         found = _QUOTED.match(text, start)
     elif _LINE_KEYS.search(match.group()):
         found = _LINE.match(text, start)
