@@ -21,20 +21,27 @@ stays, so an operator still sees what was there.
   ``signing-key``, ``encryption_key``, ``access_key_id``, ``private_key``, ``client_key``, ...),
   with ``=`` or ``:`` (``DB_PASSWORD=***``, ``"api_key": ***``, ``{'pw': ***}``). Prefixes count
   when they end in ``_``, ``-``, ``.`` or a camelCase hump (``db_pass``, ``dbPass``); short words
-  must not be the tail of a longer one (``bypass``, ``compass`` and ``passed`` are left alone).
-  A command-line flag takes the next argument too (``--password ***``).
+  must not be the tail of a longer one (``bypass``, ``compass``), and a key ends at its separator
+  (``passed: 3``, ``token_count: 2`` are no keys). A command-line flag takes the next argument
+  too (``--password ***``).
 - Credentials after an authorization scheme (``Bearer ***``, ``Basic ***``, ``ApiKey ***``), and
-  all of the above when percent-encoded.
+  all of the above when percent-encoded (once or twice).
+- Observed values (``Redactor.value``): every string as above; under a secret-looking key the
+  value, whatever its type (``{"password": ***}``); in a list, the item after a secret-looking
+  flag or name (``["--password", "***"]``, ``["requirepass", "***"]``).
 
 How far a value runs:
 
-- A quoted value to its closing quote, backslash escapes included; a quote inside it that is not
-  followed by a delimiter (``"pa"ssTAIL"``) does not end it; an unclosed one runs to the line's end.
+- A quoted value to its closing quote, backslash escapes included, and quotes escaped at any
+  depth (``{\\"password\\": \\"...\\"}``); a quote inside it that is not followed by a delimiter
+  (``"pa"ssTAIL"``) does not end it; an unclosed one runs to the line's end.
 - ``Cookie:``, ``Set-Cookie:`` and ``Authorization:`` values run to the end of the line.
 - Any other unquoted value runs on over spaces (``password: hunter2 spaced`` masks both words) to
-  the end of the line, a ``,`` or ``;`` before a space, the next ``key=``/``key: `` pair or
-  ``--flag``, or healthkit's own suffixes (``(error id ...)``, ``... (cut, ...)``).
+  the end of the line, a ``,`` or ``;`` before a space, the next ``key=``/``key: `` pair, a
+  query string's next ``&key=``, a ``--flag``, or healthkit's own suffixes (``(error id ...)``,
+  ``... (cut, ...)``).
 - Masking is idempotent: text already masked is not masked further.
+- It takes time linear in the text's length, about half a microsecond a character.
 
 Left alone on purpose: prose (``password is hunter2``: no separator, and too many innocent
 sentences have that shape); plural keys, which count things (``tokens: 3``, ``passwords: 2``);
