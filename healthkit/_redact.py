@@ -124,11 +124,11 @@ _LINE_KEYS = re.compile(r"(?i)(?:cookie|authori[sz]ation)\Z")
 _PASSWORDS = re.compile(r"(?i)pass|pw")
 
 # A key candidate: the word, then '=' or ':' (after a closing quote, maybe escaped), or spaces
-# (a --flag and its argument).
+# or a list's ', ' (a --flag and its argument).
 _KEY = re.compile(
     # (the first letters of the words first: twice as fast over text without any)
     rf"(?i)(?=[acehlmprst])(?:(?P<any>{_ANY_PREFIX})|(?P<word>{_WORD_PREFIX}))"
-    rf"(?=(?:\\*[\"'])?[ \t]*[=:]|[ \t]+\S)"
+    rf"(?=(?:\\*[\"'])?[ \t]*[=:]|[ \t]+\S|\\*[\"'][ \t]*,)"
 )
 _KEY_NAME = re.compile(rf"(?i)(?:(?P<any>{_ANY_PREFIX})|(?P<word>{_WORD_PREFIX}))\Z")
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
@@ -161,6 +161,7 @@ _UNQUOTED = re.compile(rf"(?!{_OWN}){_CHUNK}(?:[ \t]+(?!{_STOP}){_CHUNK})*")
 _LINE = re.compile(rf"(?:(?!{_OWN})[^\r\n])*")
 _ARGUMENT = re.compile(r"(?!-)\S+")
 _SPACES = re.compile(r"[ \t]*")
+_LIST_NEXT = re.compile(r"\\*[\"'][ \t]*,[ \t]*(?=\\*[\"'])")
 
 
 class Redactor:
@@ -359,7 +360,9 @@ def _value(text: str, match: re.Match[str], key_start: int) -> tuple[int, int] |
     if separator is None:
         if text[key_start] != "-":
             return None  # "password authentication failed": a word, not a flag
-        start = _SPACES.match(text, match.end()).end()  # type: ignore[union-attr]
+        # --password hunter2, or a list in the text: ["--password", "hunter2"]
+        gap = _LIST_NEXT.match(text, match.end()) or _SPACES.match(text, match.end())
+        start = match.end() if gap is None else gap.end()
         if _MASKED.match(text, start):
             return None
         found = (_QUOTED if _OPENING_QUOTE.match(text, start) else _ARGUMENT).match(text, start)

@@ -56,6 +56,8 @@ def test_each_shape_is_masked(secret: Secret) -> None:
         ("password=abc&leak-14", "password=***"),
         ("ran pg_dump --password hunter2 --host db", "ran pg_dump --password *** --host db"),
         ("ran mysql --password=hunter2 -h db", "ran mysql --password=*** -h db"),
+        ('ran ["pg_dump", "--password", "hunter2"]', 'ran ["pg_dump", "--password", ***]'),
+        ("ran ['pg_dump', '--password', 'hunter2', '-h']", "ran ['pg_dump', '--password', ***, '-h']"),
         ("Cookie: theme=dark; sid=x; lang=en", "Cookie: ***"),
         ("Set-Cookie: id=x; Path=/; HttpOnly\nnext", "Set-Cookie: ***\nnext"),
         ("x-api-key: x", "x-api-key: ***"),
