@@ -27,8 +27,9 @@ stays, so an operator still sees what was there.
 - Credentials after an authorization scheme (``Bearer ***``, ``Basic ***``, ``ApiKey ***``), and
   all of the above when percent-encoded (once or twice).
 - Observed values (``Redactor.value``): every string as above; under a secret-looking key the
-  value, whatever its type (``{"password": ***}``); in a list, the item after a secret-looking
-  flag or name (``["--password", "***"]``, ``["requirepass", "***"]``).
+  value, whatever its type (``{"password": ***}``; but ``{"pass": 3}`` is a count); in a list,
+  the item after a secret-looking flag or name (``["--password", "***"]``,
+  ``["requirepass", "***"]``).
 
 How far a value runs:
 
@@ -213,16 +214,17 @@ class Redactor:
     def value(self, value: Any) -> Any:
         """``value`` (a JSON value) with its secrets masked: every string as text is; under a
         secret-looking key (``{"password": ...}``) the value, whatever its type, becomes
-        ``"***"`` (``None`` stays); in a list, the item after a secret-looking flag or name
-        (``["--password", "x"]``, ``["requirepass", "x"]``) too. Lists and tuples become lists."""
+        ``"***"`` (``None`` stays, and so do numbers under ``pass``, ``pw``, ``pwd``, ``sig``,
+        ``session``, ``auth``: ``{"pass": 3, "fail": 0}`` counts); in a list, the item after a
+        secret-looking flag or name (``["--password", "x"]``, ``["requirepass", "x"]``) too.
+        Lists and tuples become lists."""
         if isinstance(value, str):
             return self(value)
         if isinstance(value, Mapping):
             masked: dict[Any, Any] = {}
             for key, item in value.items():
                 name = self(key) if isinstance(key, str) else key
-                secret = isinstance(key, str) and item is not None and _secret_name(key) is not None
-                masked[name] = _MASK if secret else self.value(item)
+                masked[name] = _MASK if _holds_secret(key, item) else self.value(item)
             return masked
         if isinstance(value, list | tuple):
             items = [self.value(item) for item in value]
@@ -247,6 +249,17 @@ def _secret_name(name: str) -> str | None:
     if match is None or not _starts_a_word(name, match):
         return None
     return match.group()
+
+
+def _holds_secret(key: object, item: object) -> bool:
+    """Whether ``item`` under ``key`` in a mapping is masked whole: under a secret-looking key,
+    unless it is None, or a number under a short word (``{"pass": 3, "fail": 0}`` counts)."""
+    if not isinstance(key, str) or item is None:
+        return False
+    word = _secret_name(key)
+    if word is None:
+        return False
+    return not (word.lower() in _SHORT and isinstance(item, int | float))
 
 
 def _names_next(item: object) -> bool:

@@ -220,6 +220,8 @@ def test_secret_looking_keys_are_masked_in_every_spelling(key: str) -> None:
         ({"api_key": {"nested": 1}}, {"api_key": "***"}),
         ({"db": {"PGPASSWORD": 5, "host": "db"}}, {"db": {"PGPASSWORD": "***", "host": "db"}}),
         ({"password": None}, {"password": None}),
+        ({"password": 1234, "pw": "x", "session": "s"}, {"password": "***", "pw": "***", "session": "***"}),
+        ({"pass": 3, "warn": 1, "fail": 0, "session": 2}, {"pass": 3, "warn": 1, "fail": 0, "session": 2}),
         ({"tokens": 3, "passed": 5, "status": "pass"}, {"tokens": 3, "passed": 5, "status": "pass"}),
         ({"dsn": "postgresql://a:b@db/app"}, {"dsn": "postgresql://a:***@db/app"}),
         (["--password", "x"], ["--password", "***"]),
