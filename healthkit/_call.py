@@ -17,7 +17,6 @@ from ._check import Check, Result
 from ._outcome import CheckReport, new_check_report
 from ._redact import Redactor
 from ._status import Status
-from ._text import clip
 
 __all__ = ["MAX_RESULT", "failed", "passes_through", "received"]
 
@@ -65,7 +64,7 @@ def received(check: Check, value: object, wall: datetime, duration: float, redac
         value.status,
         wall,
         duration,
-        output=None if value.output is None else clip(redact(value.output)),
+        output=None if value.output is None else redact.clipped(value.output),
         observed_value=None if observed is None else redact.value(orjson.loads(orjson.dumps(observed))),
         observed_unit=None if value.observed_unit is None else redact(value.observed_unit),
         affected_endpoints=tuple(redact(endpoint) for endpoint in value.affected_endpoints),

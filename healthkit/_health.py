@@ -25,7 +25,6 @@ from ._runner import Selection
 from ._settings import DEFAULT_DEADLINE, Settings, probe_arguments
 from ._state import CheckState
 from ._status import Status
-from ._text import clip
 from ._threads import Workers
 
 __all__ = ["DEFAULT_DEADLINE", "Health"]
@@ -289,7 +288,7 @@ class Health:
             msg = f"set_ready takes True or False, got {ready!r}"
             raise TypeError(msg)
         require_text("set_ready reason", reason)
-        self._lifecycle.set_ready(ready, None if reason is None else clip(self._redact(reason), 256))
+        self._lifecycle.set_ready(ready, None if reason is None else self._redact.clipped(reason, 256))
 
     async def shutdown_trigger(self) -> None:
         """For hypercorn: ``serve(app, config, shutdown_trigger=health.shutdown_trigger)``.

@@ -57,7 +57,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote_plus
 
-__all__ = ["Redactor"]
+from ._text import MAX_OUTPUT, clip
+
+__all__ = ["MASK_WINDOW", "Redactor"]
+
+#: Characters of a text that are masked and may be shown; the rest is cut unread.
+MASK_WINDOW = 65536
 
 _MASK = "***"
 
@@ -210,6 +215,15 @@ class Redactor:
         for pattern in self._extra:
             text = pattern.sub(_MASK, text)
         return text
+
+    def clipped(self, text: str, limit: int = MAX_OUTPUT) -> str:
+        """``text`` masked, then cut to ``limit`` characters (in that order, so that a cut never
+        lands inside a secret). Only the first ``MASK_WINDOW`` characters are read: the rest
+        would be cut anyway, and masking megabytes would hold the event loop."""
+        if len(text) <= MASK_WINDOW:
+            return clip(self(text), limit)
+        masked = self(text[:MASK_WINDOW])
+        return f"{masked[:limit]}... (cut, {len(text)} characters in all)"
 
     def value(self, value: Any) -> Any:
         """``value`` (a JSON value) with its secrets masked: every string as text is; under a

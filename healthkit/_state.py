@@ -26,7 +26,7 @@ from ._loops import Loop, post_to_current_loop
 from ._outcome import CheckReport
 from ._redact import Redactor
 from ._status import Status
-from ._text import clip, seconds
+from ._text import seconds
 from ._threads import Job, Workers
 
 __all__ = ["CheckState", "SharedCall"]
@@ -373,7 +373,7 @@ class CheckState:
             self._error_id = secrets.token_hex(3)
         what = type(error).__name__
         if self._expose_errors and text:
-            what = f"{what}: {clip(self._redact(text), 512)}"  # masked before it is cut
+            what = f"{what}: {self._redact.clipped(text, 512)}"  # masked before it is cut
         output = f"{what} (error id {self._error_id})"
         return (
             CheckReport(

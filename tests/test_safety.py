@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import anyio
 import pytest
 from starlette.applications import Starlette
 
@@ -332,3 +333,44 @@ async def test_a_result_served_from_cache_is_masked_before_it_is_cut_too() -> No
     for response in (fresh, cached, listing):
         assert "(cut, " in response.text
         assert "S3" not in response.text
+
+
+async def test_answers_served_from_cache_never_run_the_redactor(monkeypatch: pytest.MonkeyPatch) -> None:
+    from healthkit._redact import Redactor
+
+    masked = 0
+    original = Redactor.__call__
+
+    def counting(self: Redactor, text: str) -> str:
+        nonlocal masked
+        masked += 1
+        return original(self, text)
+
+    monkeypatch.setattr(Redactor, "__call__", counting)
+
+    async def warns() -> Result:
+        return Result(Status.WARN, output="replica at postgresql://app:S3cret@replica/app is 12s behind")
+
+    health = Health([Check("replica", warns, cache_ttl=60)])
+    app = app_for(health)
+    first = await request(app, path="/health?verbose")
+    after_first = masked
+    later = [await request(app, path=path) for path in ("/health", "/health?verbose", "/health") * 10]
+
+    assert after_first >= 1  # redacted once, when the result came in
+    assert after_first == masked  # and never again on the 30 answers served from the cache
+    assert all("S3" not in response.text for response in [first, *later])
+
+
+async def test_a_huge_output_is_masked_and_cut_without_reading_all_of_it() -> None:
+    async def chatty() -> Result:
+        return Result(Status.WARN, output="password=hunter2\n" + "x" * 20_000_000)
+
+    health = Health([Check("chatty", chatty)], deadline=5)
+
+    with anyio.fail_after(4):  # masking 20 MB would hold the event loop far longer
+        body = document(await request(app_for(health)))
+
+    output = body["checks"]["chatty"][0]["output"]
+    assert output.startswith("password=***\nxxx")
+    assert output.endswith("... (cut, 20000017 characters in all)")
