@@ -297,7 +297,7 @@ async def test_concurrent_probes_share_one_call_of_a_running_sync_check() -> Non
                 group.start_soon(probe)
             while calls == 0:
                 await anyio.sleep(0.005)
-            await anyio.sleep(0.05)  # the other probes arrive while the call runs
+            await anyio.wait_all_tasks_blocked()  # every probe waits on the call in flight
             gate.set()
 
     assert [200, 200, 200] == codes
@@ -306,6 +306,7 @@ async def test_concurrent_probes_share_one_call_of_a_running_sync_check() -> Non
 
 async def test_worker_threads_are_bounded_by_max_threads() -> None:
     gate = threading.Event()
+    third = threading.Event()
     lock = threading.Lock()
     running = 0
     most = 0
@@ -315,6 +316,8 @@ async def test_worker_threads_are_bounded_by_max_threads() -> None:
         with lock:
             running += 1
             most = max(most, running)
+            if running > 2:
+                third.set()
         gate.wait(5)
         with lock:
             running -= 1
@@ -330,7 +333,8 @@ async def test_worker_threads_are_bounded_by_max_threads() -> None:
             group.start_soon(probe)
             while running < 2:
                 await anyio.sleep(0.005)
-            await anyio.sleep(0.1)  # a limiter that let a third thread in would have by now
+            await anyio.wait_all_tasks_blocked()  # the probe waits for a free thread
+            assert not third.wait(0.2)  # a third thread, had one started, would be inside by now
             assert 2 == most
             gate.set()
 
