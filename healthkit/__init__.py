@@ -4,16 +4,20 @@ from ._auth import bearer_token
 from ._check import Check, Result
 from ._events import StatusChange
 from ._health import Health
+from ._observe import CallEnded, Observer, ProbeAnswered
 from ._outcome import CheckReport
 from ._probe import Probe
 from ._report import Report
 from ._status import Status
 
 __all__ = [
+    "CallEnded",
     "Check",
     "CheckReport",
     "Health",
+    "Observer",
     "Probe",
+    "ProbeAnswered",
     "Report",
     "Result",
     "Status",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from urllib.parse import parse_qsl
 
@@ -16,6 +17,7 @@ import anyio
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from ._observe import Observers, ProbeAnswered
 from ._report import Renderer, Report
 from ._status import Status
 from ._text import clip, seconds
@@ -123,6 +125,10 @@ class Responder:
         await send({"type": "http.response.start", "status": self._codes[status], "headers": headers})
         await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
+    def code(self, status: Status) -> int:
+        """The HTTP status code for ``status``."""
+        return self._codes[status]
+
     async def method_not_allowed(self, send: Send, *, extra: list[tuple[bytes, bytes]] | None = None) -> None:
         message = "Method not allowed; a health endpoint answers GET, HEAD and OPTIONS."
         await self.error(405, message, send, allow=True, extra=extra)
@@ -166,8 +172,10 @@ class Endpoint:
         deadline: float,
         details: str,
         authorize: Authorizer | None,
+        observers: Observers | None = None,
     ) -> None:
         self.name = name
+        self._observers = observers if observers is not None else Observers()
         self.details = details
         self._run = run
         self._checks = checks
@@ -186,6 +194,7 @@ class Endpoint:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
             return
+        started = time.perf_counter() if self._observers else 0.0
         method = scope["method"]
         extra, wants_text = _read_headers(scope.get("headers", ()))
         if method not in ALLOWED_METHODS:
@@ -218,6 +227,10 @@ class Endpoint:
             status, text, body = Status.FAIL, False, _UNSERIALIZABLE
         private = self._authorize is not None and details
         await self._responder.health(method, status, body, send, text=text, extra=extra, private=private)
+        if self._observers:
+            duration = time.perf_counter() - started
+            code = self._responder.code(status)
+            self._observers.probe_answered(ProbeAnswered(self.name, status, code, duration, report))
 
     def _parse(self, scope: Scope) -> tuple[bool, tuple[str, ...], str | None] | _Refusal:
         """(text listing asked for, checks to leave out, the one check asked for), or a refusal."""

@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TypeVar
 
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
@@ -15,6 +16,7 @@ from ._endpoint import DEFAULT_STATUS_CODES, Authorizer, Endpoint, Responder, va
 from ._events import Events, Listener
 from ._lifecycle import Lifecycle
 from ._loops import AsyncioLoop, Loop, asyncio_loop
+from ._observe import Observer, Observers
 from ._outcome import CheckReport
 from ._probe import DEFAULT_DETAILS, ENDPOINTS, Probe, select
 from ._redact import Redactor
@@ -30,6 +32,8 @@ from ._threads import Workers
 __all__ = ["DEFAULT_DEADLINE", "Health"]
 
 _log = logging.getLogger("healthkit")
+
+AnyObserver = TypeVar("AnyObserver", bound=Observer)
 
 
 class Health:
@@ -100,6 +104,7 @@ class Health:
         self._events = Events()
         self._redact = Redactor(settings.redact)
         workers = Workers(settings.max_threads)
+        self._observers = Observers()
         states = [
             CheckState(
                 check,
@@ -108,6 +113,7 @@ class Health:
                 redact=self._redact,
                 expose_errors=settings.expose_errors,
                 workers=workers,
+                observers=self._observers,
             )
             for check in settings.checks
         ]
@@ -148,6 +154,7 @@ class Health:
                 deadline=selection.deadline,
                 details=probe.details or DEFAULT_DETAILS[name],
                 authorize=settings.authorize,
+                observers=self._observers,
             )
         self._document = document
         self._lifecycle.started = not self._selections["startupz"].states
@@ -301,6 +308,14 @@ class Health:
         logged. Returns the listener, so this works as a decorator."""
         self._events.subscribe(listener)
         return listener
+
+    def observe(self, observer: AnyObserver) -> AnyObserver:
+        """Send ``observer`` every call of a check that ends (``observer.call_ended``) and every
+        probe answered (``observer.probe_answered``): what metrics and traces are built on.
+        Observers run on the event loop and must be quick; one that raises is logged once and
+        never changes an answer. Returns the observer."""
+        self._observers.add(observer)
+        return observer
 
     def running(self) -> AbstractAsyncContextManager[None]:
         """The background part of this Health: refreshes checks with ``refresh_every``, owns

@@ -23,6 +23,7 @@ from ._check import Check
 from ._damping import Damper
 from ._events import Events, StatusChange
 from ._loops import Loop, post_to_current_loop
+from ._observe import CallEnded, Observers
 from ._outcome import CheckReport
 from ._redact import Redactor
 from ._status import Status
@@ -120,6 +121,7 @@ class CheckState:
         "_latest",
         "_latest_at",
         "_loop",
+        "_observers",
         "_redact",
         "_reported",
         "_reported_since",
@@ -142,8 +144,10 @@ class CheckState:
         redact: Redactor,
         expose_errors: bool,
         workers: Workers,
+        observers: Observers | None = None,
     ) -> None:
         self.check = check
+        self._observers = observers if observers is not None else Observers()
         self.ttl = ttl
         self.stale = check.stale_while_revalidate
         self.background = check.refresh_every is not None
@@ -340,6 +344,17 @@ class CheckState:
         if not expired:
             self._note_speed(report)
         call._settle(report)
+        if self._observers:
+            self._observers.call_ended(
+                CallEnded(
+                    self.check.name,
+                    report.status,
+                    report.duration,
+                    report.error_id,
+                    report.timed_out,
+                    call.waiters,
+                )
+            )
 
     def _timed_out(self, call: SharedCall, now: float) -> CheckReport:
         if call.queued:

@@ -22,6 +22,7 @@ ORDER = [
     "_call",
     "_damping",
     "_report",
+    "_observe",
     "_state",
     "_render",
     "_endpoint",

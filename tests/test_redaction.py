@@ -11,7 +11,7 @@ import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import httpx2
@@ -370,7 +370,9 @@ REACHES = {
 ENGINE_GAPS: Mapping[str, str] = {}
 
 #: (name, the Probe's details, headers): the four ways a client meets a detail level.
-CLIENTS = [
+Details = Literal["never", "when_authorized", "always"]
+DETAIL_LEVELS: tuple[Details, ...] = ("always", "when_authorized", "never")
+CLIENTS: list[tuple[str, Details, dict[str, str]]] = [
     ("always", "always", {}),
     ("authorized", "when_authorized", AUTHORIZED),
     ("unauthorized", "when_authorized", {}),
@@ -451,7 +453,7 @@ async def plain() -> None:
     return None
 
 
-def health_for(framing: str, secrets: list[Secret], details: str) -> Health:
+def health_for(framing: str, secrets: list[Secret], details: Details) -> Health:
     every_probe = ("live", "ready", "startup")
     if framing == "not_ready_reason":
         checks = [Check("plain", plain, tags=every_probe)]
@@ -565,7 +567,7 @@ async def _sweep(framing: str) -> Sweep:
     try:
         groups = [[secret] for secret in CORPUS] if framing == "not_ready_reason" else [CORPUS]
         for secrets in groups:
-            for details in ("always", "when_authorized", "never"):
+            for details in DETAIL_LEVELS:
                 await _serve(framing, secrets, details, result)
     finally:
         logger.removeHandler(handler)
@@ -575,7 +577,7 @@ async def _sweep(framing: str) -> Sweep:
     return result
 
 
-async def _serve(framing: str, secrets: list[Secret], details: str, result: Sweep) -> None:
+async def _serve(framing: str, secrets: list[Secret], details: Details, result: Sweep) -> None:
     health = health_for(framing, secrets, details)
     changes: list[str] = []
     health.on_change(lambda change: changes.append(repr(change)))
