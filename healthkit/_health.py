@@ -17,12 +17,11 @@ from ._events import Events, Listener
 from ._lifecycle import Lifecycle
 from ._loops import AsyncioLoop, Loop, asyncio_loop
 from ._observe import Observer, Observers
-from ._outcome import CheckReport
 from ._probe import DEFAULT_DETAILS, ENDPOINTS, Probe, select
 from ._redact import Redactor
 from ._refresh import Refresher
 from ._render import Document
-from ._report import Report, new_report
+from ._report import CheckReports, Report, new_report
 from ._runner import Selection
 from ._settings import DEFAULT_DEADLINE, Settings, probe_arguments
 from ._state import CheckState
@@ -33,6 +32,7 @@ __all__ = ["DEFAULT_DEADLINE", "Health"]
 
 _log = logging.getLogger("healthkit")
 
+_NO_CHECKS = CheckReports(())
 AnyObserver = TypeVar("AnyObserver", bound=Observer)
 
 
@@ -208,7 +208,7 @@ class Health:
             reason = lifecycle.not_ready()
             if reason is not None:
                 line = "shutdown" if lifecycle.draining else "ready"
-                return self._report(endpoint, Status.FAIL, [], reason, ((line, Status.FAIL, reason),))
+                return self._report(endpoint, Status.FAIL, _NO_CHECKS, reason, ((line, Status.FAIL, reason),))
             if not lifecycle.started:
                 status, reports = await self._start(loop)
                 if status is Status.FAIL:
@@ -216,13 +216,15 @@ class Health:
                     return self._report(endpoint, status, reports, reason, (("startup", status, reason),))
         elif endpoint == "startupz":
             if lifecycle.started:
-                return self._report(endpoint, Status.PASS, [], None, (("startup", Status.PASS, None),))
+                return self._report(
+                    endpoint, Status.PASS, _NO_CHECKS, None, (("startup", Status.PASS, None),)
+                )
             status, reports = await self._start(loop)
             return self._report(endpoint, status, reports)
         status, reports = await selection.run(loop, not_running, subset)
         return self._report(endpoint, status, reports, excluded=excluded)
 
-    async def _start(self, loop: Loop | None) -> tuple[Status, list[CheckReport]]:
+    async def _start(self, loop: Loop | None) -> tuple[Status, CheckReports]:
         """Run the startup checks; once they pass, startup is complete and they stop running."""
         status, reports = await self._selections["startupz"].run(loop, self._not_running)
         if status is not Status.FAIL and not self._lifecycle.started:
@@ -234,7 +236,7 @@ class Health:
         self,
         endpoint: str,
         status: Status,
-        reports: list[CheckReport],
+        reports: CheckReports,
         reason: str | None = None,
         lifecycle: tuple[tuple[str, Status, str | None], ...] = (),
         excluded: tuple[str, ...] = (),
@@ -243,7 +245,7 @@ class Health:
             endpoint,
             status,
             self._codes[endpoint][status],
-            {report.check.name: report for report in reports},
+            reports,
             reason,
             excluded,
             lifecycle,

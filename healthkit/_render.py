@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from ._outcome import CheckReport
-from ._report import Report
+from ._report import CheckReports, Report
 from ._status import Status
 from ._text import escape_controls
 
@@ -25,7 +25,7 @@ _DUMPS_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 class Document:
     """Renders reports as application/health+json and text; holds the service's own fields."""
 
-    __slots__ = ("_head", "_parts", "_tail")
+    __slots__ = ("_head", "_parts", "_tail", "_withheld")
 
     def __init__(
         self,
@@ -53,44 +53,70 @@ class Document:
         self._tail: dict[str, Any] = {"links": dict(links)} if links else {}
         # check name -> (the call's report, its check object): made once per call
         self._parts: dict[str, tuple[CheckReport, dict[str, Any]]] = {}
+        # (status, (name, status) per check) -> the statuses-only body
+        self._withheld: dict[tuple[object, ...], bytes] = {}
 
     def render(self, report: Report, *, details: bool) -> bytes:
         """The document, as bytes. Without ``details``: the status and each check's status."""
-        checks = report.checks
+        entries = _entries(report.checks)
         if not details:
-            # Statuses are str enums: orjson writes their values.
-            withheld: dict[str, Any] = {"status": report.status}
-            if checks:
-                withheld["checks"] = {name: [{"status": item.status}] for name, item in checks.items()}
-            return orjson.dumps(withheld)
+            return self._statuses(report.status, entries)
         document: dict[str, Any] = {"status": report.status, **self._head}
         if report.reason is not None and report.status is not Status.PASS:
             document["output"] = report.reason
-        if checks:
-            document["checks"] = {name: [self._part(item)] for name, item in checks.items()}
+        if entries:
+            document["checks"] = {record.check.name: [self._part(record, age)] for record, age in entries}
         if self._tail:
             document.update(self._tail)
         return orjson.dumps(document, option=_DUMPS_OPTIONS)
 
     def render_text(self, report: Report, *, details: bool) -> bytes:
         """The Kubernetes API server's plain-text listing; without ``details``, reasons withheld."""
-        lines = [*report.lifecycle, *((name, c.status, c.output) for name, c in report.checks.items())]
+        checks = ((record.check.name, record.status, record.output) for record, _ in _entries(report.checks))
+        lines = [*report.lifecycle, *checks]
         if not details:
             lines = [(name, s, None if s is Status.PASS else "reason withheld") for name, s, _ in lines]
         lines += [(f"{name} excluded:", Status.PASS, None) for name in report.excluded]
         return render_text(report.endpoint, report.passed, lines)
 
-    def _part(self, item: CheckReport) -> dict[str, Any]:
-        origin = item.origin
-        if origin is None:
-            return _check_object(item)
-        cached = self._parts.get(item.check.name)
-        if cached is None or cached[0] is not origin:
-            cached = self._parts[item.check.name] = (origin, _check_object(origin))
+    def _statuses(self, status: Status, entries: list[tuple[CheckReport, float | None]]) -> bytes:
+        """The statuses-only body: the same bytes for the same statuses, made once for each."""
+        key = (status, *((record.check.name, record.status) for record, _ in entries))
+        body = self._withheld.get(key)
+        if body is None:
+            # Statuses are str enums: orjson writes their values.
+            withheld: dict[str, Any] = {"status": status}
+            if entries:
+                withheld["checks"] = {record.check.name: [{"status": record.status}] for record, _ in entries}
+            body = orjson.dumps(withheld)
+            if len(self._withheld) >= _STATUS_BODIES:
+                self._withheld.clear()  # bounded: statuses of many subsets seldom repeat
+            self._withheld[key] = body
+        return body
+
+    def _part(self, record: CheckReport, age: float | None) -> dict[str, Any]:
+        """A check's part of the document: made once per call, its age added per answer."""
+        name = record.check.name
+        cached = self._parts.get(name)
+        if cached is None or cached[0] is not record:
+            cached = self._parts[name] = (record, _check_object(record))
+        if age is None:
+            return cached[1]
         part = dict(cached[1])
-        if item.age is not None:
-            part["ageMs"] = round(item.age * 1000, 3)
+        part["ageMs"] = round(age * 1000, 3)
         return part
+
+
+#: Statuses-only bodies kept at most (one per set of statuses seen).
+_STATUS_BODIES = 256
+
+
+def _entries(checks: Mapping[str, CheckReport]) -> list[tuple[CheckReport, float | None]]:
+    """(a call's report, its age when served again) per check, from healthkit's CheckReports or
+    any mapping of CheckReports."""
+    if isinstance(checks, CheckReports):
+        return list(checks.entries())
+    return [(item.origin or item, item.age if item.origin is not None else None) for item in checks.values()]
 
 
 def _check_object(item: CheckReport) -> dict[str, Any]:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 from ._outcome import CheckReport
 from ._status import Status
 
-__all__ = ["Renderer", "Report", "new_report"]
+__all__ = ["CheckReports", "Renderer", "Report", "new_report"]
 
 
 class Renderer(Protocol):
@@ -18,6 +18,57 @@ class Renderer(Protocol):
     def render(self, report: Report, *, details: bool) -> bytes: ...
 
     def render_text(self, report: Report, *, details: bool) -> bytes: ...
+
+
+class CheckReports(Mapping[str, CheckReport]):
+    """Each check's report by name, in registration order (``report.checks``).
+
+    A result served again (from the cache or the background refresh) is kept as its call's
+    report and its age; its aged copy (``CheckReport.age`` set) is made only when read, so a
+    probe that only sends statuses allocates nothing per check.
+    """
+
+    __slots__ = ("_aged", "_ages", "_index", "records")
+
+    def __init__(self, records: Sequence[CheckReport], ages: Sequence[float | None] | None = None) -> None:
+        self.records = records  # the calls' own reports, in order
+        self._ages = ages  # per record: seconds since its call ended when served again, else None
+        self._aged: dict[int, CheckReport] = {}
+        self._index: dict[str, int] | None = None
+
+    def entries(self) -> Iterator[tuple[CheckReport, float | None]]:
+        """(the call's report, its age when served again, else None), in order."""
+        ages = self._ages
+        if ages is None:
+            for record in self.records:
+                yield record, None
+        else:
+            yield from zip(self.records, ages, strict=True)
+
+    def _at(self, position: int) -> CheckReport:
+        ages = self._ages
+        age = None if ages is None else ages[position]
+        if age is None:
+            return self.records[position]
+        aged = self._aged.get(position)
+        if aged is None:
+            aged = self._aged[position] = self.records[position].aged(age)
+        return aged
+
+    def __getitem__(self, name: str) -> CheckReport:
+        index = self._index
+        if index is None:
+            index = self._index = {record.check.name: i for i, record in enumerate(self.records)}
+        return self._at(index[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return (record.check.name for record in self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __repr__(self) -> str:
+        return f"CheckReports({dict(self)!r})"
 
 
 @dataclass(frozen=True, slots=True)

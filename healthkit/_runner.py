@@ -10,6 +10,7 @@ from ._check import Check
 from ._events import Events, StatusChange
 from ._loops import AnyioLoop, Loop, loop_identity, trio_token
 from ._outcome import CheckReport
+from ._report import CheckReports
 from ._state import CheckState, SharedCall
 from ._status import Status, worst
 
@@ -18,19 +19,27 @@ __all__ = ["Selection", "gather"]
 
 async def gather(
     states: Sequence[CheckState], loop: Loop, deadline: float, not_running: Callable[[Check, float], str]
-) -> list[CheckReport]:
+) -> CheckReports:
     """One report per state, in order, within ``deadline`` seconds: the one gather."""
     now = loop.time()
     until = now + deadline
-    results: list[CheckReport | None] = []
+    records: list[CheckReport | None] = []
+    ages: list[float | None] = []
     pending: list[tuple[int, CheckState, SharedCall]] = []
+    served = False
     for state in states:
-        got = state.observe(loop, now, until, not_running=not_running)
-        if isinstance(got, SharedCall):
-            pending.append((len(results), state, got))
-            results.append(None)
+        got = state.observe(loop, now, until, not_running)
+        if type(got) is SharedCall:
+            pending.append((len(records), state, got))
+            records.append(None)
+            ages.append(None)
+        elif got is state.latest:  # served again: its age, not a copy
+            records.append(got)
+            ages.append(now - state.latest_at)
+            served = True
         else:
-            results.append(got)
+            records.append(got)  # type: ignore[arg-type]
+            ages.append(None)
     retried: set[int] = set()
     while pending:
         calls = [call for _, _, call in pending]
@@ -48,15 +57,18 @@ async def gather(
                 # The call was cancelled under this probe (the probe that owned it went away):
                 # make a call of its own in the time left.
                 retried.add(index)
-                got = state.observe(loop, later, until, not_running=not_running)
-                if isinstance(got, SharedCall):
+                got = state.observe(loop, later, until, not_running)
+                if type(got) is SharedCall:
                     again.append((index, state, got))
                     continue
-                results[index] = got
+                if got is state.latest:
+                    ages[index] = later - state.latest_at
+                    served = True
+                records[index] = got  # type: ignore[assignment]
             else:
-                results[index] = state.outcome(call, now, later, deadline)
+                records[index] = state.outcome(call, now, later, deadline)
         pending = again
-    return results  # type: ignore[return-value]
+    return CheckReports(records, ages if served else None)  # type: ignore[arg-type]
 
 
 class Selection:
@@ -91,7 +103,7 @@ class Selection:
         loop: Loop | None,
         not_running: Callable[[Check, float], str],
         states: Sequence[CheckState] | None = None,
-    ) -> tuple[Status, list[CheckReport]]:
+    ) -> tuple[Status, CheckReports]:
         """The overall status and one report per check, in registration order. ``states`` runs a
         subset (an exclusion, one check): its status is not this endpoint's. Without a ``loop``
         (trio, no lifespan) calls run in a task group of this probe's, cut at its deadline."""
@@ -99,7 +111,7 @@ class Selection:
         snapshot = self._probes
         selected = self.states if states is None else states
         if not selected:
-            reports: list[CheckReport] = []
+            reports = CheckReports(())
         elif loop is not None:
             reports = await gather(selected, loop, self.deadline, not_running)
         else:
@@ -107,7 +119,7 @@ class Selection:
                 own = AnyioLoop(group, trio_token(), detached=False)
                 reports = await gather(selected, own, self.deadline, not_running)
         status = Status.PASS
-        for report in reports:
+        for report in reports.records:
             if report.status is not Status.PASS:
                 status = worst((status, self.contribution(report)))
         # Concurrent probes may end out of order: an older snapshot never overrides a newer one.
@@ -125,10 +137,10 @@ class Selection:
             return Status.WARN
         return report.status
 
-    def _changed(self, status: Status, reports: list[CheckReport], now: float, loop: object) -> None:
+    def _changed(self, status: Status, reports: CheckReports, now: float, loop: object) -> None:
         old, since = self._overall, self._overall_since
         lasted = None if old is None or since is None or self._overall_loop is not loop else now - since
         self._overall, self._overall_since, self._overall_loop = status, now, loop
-        failing = [report.check.name for report in reports if report.status is not Status.PASS]
+        failing = [report.check.name for report in reports.records if report.status is not Status.PASS]
         output = f"not passing: {', '.join(failing)}" if failing else None
         self._events.emit(StatusChange(None, old, status, lasted, output, probe=self.name))

@@ -118,8 +118,6 @@ class CheckState:
         "_events",
         "_expose_errors",
         "_job",
-        "_latest",
-        "_latest_at",
         "_loop",
         "_observers",
         "_redact",
@@ -130,6 +128,8 @@ class CheckState:
         "background",
         "check",
         "jitter",
+        "latest",
+        "latest_at",
         "max_age",
         "stale",
         "ttl",
@@ -166,8 +166,9 @@ class CheckState:
         self._error_id = ""
         # Bound to one event loop (clocks and tasks mean nothing on another): see _bind.
         self._loop: object = None
-        self._latest: CheckReport | None = None
-        self._latest_at = 0.0
+        # The latest call's report and when it ended (loop clock): read-only outside this class.
+        self.latest: CheckReport | None = None
+        self.latest_at = 0.0
         self._call: SharedCall | None = None
         self._reported: Status | None = None
         self._reported_since: float | None = None
@@ -178,19 +179,21 @@ class CheckState:
     # --- the entry point ---
 
     def observe(
-        self, loop: Loop, now: float, until: float, *, not_running: Callable[[Check, float], str]
+        self, loop: Loop, now: float, until: float, not_running: Callable[[Check, float], str]
     ) -> CheckReport | SharedCall:
         """This check's outcome for a probe at ``now`` (loop clock) that answers by ``until``:
         a report at once, or a call to wait on (the probe has joined it: it must ``leave`` it).
-        ``not_running(check, now)`` explains why a background check has no result yet."""
+        A result served again is ``latest`` itself (``now - latest_at`` seconds old): a probe
+        that needs its age makes the aged copy. ``not_running(check, now)`` explains why a
+        background check has no result yet."""
         if loop.identity is not self._loop:
             self._bind(loop.identity)
-        latest = self._latest
+        latest = self.latest
         if self.background:
             if latest is not None:
-                age = now - self._latest_at
+                age = now - self.latest_at
                 if age <= self.max_age:
-                    return latest.aged(age)
+                    return latest
                 output = (
                     f"last result is {seconds(age)} old, older than the allowed {seconds(self.max_age)}: "
                     "the background refresh is not keeping up"
@@ -204,13 +207,13 @@ class CheckState:
                 self._track(missing, now)
                 return missing
         elif latest is not None:
-            age = now - self._latest_at
+            age = now - self.latest_at
             if age < self.ttl:
-                return latest.aged(age)
+                return latest
             if age < self.ttl + self.stale and loop.detached:
                 if self._call is None:
                     self.start(loop, keep=True)  # one refresh, in the background
-                return latest.aged(age)
+                return latest
         call = self._call or self.start(loop, until=None if loop.detached else until)
         call.waiters += 1
         return call
@@ -335,7 +338,7 @@ class CheckState:
             self._error_key = None
         if self._damper is not None:
             report = self._damper.apply(report, now)
-        self._latest, self._latest_at = report, now
+        self.latest, self.latest_at = report, now
         changed = self._track(report, now, error if new_error else None)
         if error is not None and not (changed and new_error):
             # Each distinct error is logged in full once, with its id; repeats at debug level.
@@ -428,7 +431,7 @@ class CheckState:
         or a time from the old one means nothing here. The reported status stays, but how long
         it has lasted is unknown."""
         self._loop = loop
-        self._latest = None
+        self.latest = None
         self._call = None
         self._reported_since = None
         if self._damper is not None:
