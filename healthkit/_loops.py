@@ -104,8 +104,10 @@ class AsyncioLoop:
         return task.cancel
 
     async def wait(self, pending: Sequence[Settling], until: float) -> None:
+        remaining = sum(not item.settled for item in pending)
+        if not remaining:
+            return
         waiter = self._loop.create_future()
-        remaining = len(pending)
 
         def settled() -> None:
             nonlocal remaining
@@ -114,7 +116,8 @@ class AsyncioLoop:
                 waiter.set_result(None)
 
         for item in pending:
-            item.subscribe(settled)
+            if not item.settled:
+                item.subscribe(settled)
         # The hard stop: even a check that swallows its cancellation cannot hold the answer.
         timer = self._loop.call_at(until, _resolve, waiter)
         try:
@@ -157,8 +160,10 @@ class AnyioLoop:
         return scope.cancel
 
     async def wait(self, pending: Sequence[Settling], until: float) -> None:
+        remaining = sum(not item.settled for item in pending)
+        if not remaining:
+            return
         done = anyio.Event()
-        remaining = len(pending)
 
         def settled() -> None:
             nonlocal remaining
@@ -167,7 +172,8 @@ class AnyioLoop:
                 done.set()
 
         for item in pending:
-            item.subscribe(settled)
+            if not item.settled:
+                item.subscribe(settled)
         try:
             with anyio.CancelScope(deadline=until):
                 await done.wait()
