@@ -1,11 +1,12 @@
 """The command line, as a subprocess: ``probe`` against real servers in every state, ``run`` and
-``describe`` against tests/apps/cli_app.py, and the console script."""
+``describe`` against tests/apps/cli_app.py, the Dockerfile's HEALTHCHECK and the console script."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shlex
 import socket
 import ssl
 import subprocess
@@ -21,7 +22,7 @@ import pytest
 
 from tests.apps.cli_app import TOKEN
 from tests.conftest import assert_valid_document
-from tests.servers import Server, free_port
+from tests.servers import EXAMPLES, Server, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The probe's one line is all Docker keeps of it (the first 4096 bytes of its output).
@@ -609,3 +610,52 @@ def test_the_console_script_names_itself_healthkit() -> None:
 
     assert 2 == done.returncode
     assert done.stderr.startswith("usage: healthkit probe")
+
+
+def dockerfile_instructions() -> dict[str, list[str]]:
+    """examples/Dockerfile: each instruction's arguments, continuation lines joined."""
+    text = (EXAMPLES / "Dockerfile").read_text().replace("\\\n", " ")
+    found: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            keyword, _, rest = line.strip().partition(" ")
+            found.setdefault(keyword.upper(), []).append(rest.strip())
+    return found
+
+
+def test_the_dockerfile_healthcheck_probes_readiness_within_dockers_timeout(tmp_path: Path) -> None:
+    instructions = dockerfile_instructions()
+    options, _, command = instructions["HEALTHCHECK"][0].partition("CMD ")
+    docker = dict(option.lstrip("-").split("=") for option in shlex.split(options))
+    probe = json.loads(command)  # exec form: no shell needed in the image
+    server = json.loads(instructions["CMD"][-1])
+    url = probe[-1]
+    port = free_port()
+
+    assert ["python", "-m", "healthkit", "probe"] == probe[:4]
+    assert "http://127.0.0.1:8000/readyz" == url
+    assert float(probe[probe.index("--timeout") + 1]) < float(docker["timeout"].rstrip("s"))
+    assert ["uvicorn", "service:app"] == server[:2]
+    assert "8000" == server[server.index("--port") + 1]
+    app = Server(
+        [
+            sys.executable,
+            "-m",
+            *server[:2],
+            "--app-dir",
+            str(EXAMPLES),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        port,
+        {"HEALTHKIT_SERVICE_DB": str(tmp_path / "orders.sqlite3"), "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        done = healthkit(*probe[3:-1], url.replace(":8000/", f":{port}/"))
+    finally:
+        app.stop()
+
+    assert 0 == done.returncode, done.stderr
+    assert f"healthy: http://127.0.0.1:{port}/readyz answered 200 OK; status pass\n" == done.stderr
