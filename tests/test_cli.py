@@ -376,6 +376,29 @@ def test_probe_imports_only_the_standard_library(server: str) -> None:
     }
 
 
+def test_importing_healthkit_loads_its_dependencies_only_when_a_name_is_used() -> None:
+    code = (
+        "import sys, healthkit; deps = ('starlette', 'anyio', 'orjson');"
+        "print(sorted(d for d in deps if d in sys.modules));"
+        "healthkit.Health; print(sorted(d for d in deps if d in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT, check=False
+    )
+
+    assert "[]\n['anyio', 'orjson', 'starlette']\n" == done.stdout, done.stderr
+
+
+def test_every_public_name_resolves_lazily() -> None:
+    import healthkit
+
+    assert sorted(healthkit.__all__) == sorted(healthkit._MODULES)
+    assert all(getattr(healthkit, name).__name__ == name for name in healthkit.__all__)
+    assert set(healthkit.__all__) <= set(dir(healthkit))
+    with pytest.raises(AttributeError, match="module 'healthkit' has no attribute 'Helth'"):
+        healthkit.Helth  # type: ignore[attr-defined]  # noqa: B018
+
+
 # --- run ---
 
 
