@@ -60,6 +60,11 @@ def parse_url(text: str) -> SplitResult:
         msg = f"URL has no host, like http://127.0.0.1:8000/readyz, got {text!r}"
         raise ValueError(msg)
     try:
+        url.hostname.encode("idna")  # as the name lookup will
+    except UnicodeError:
+        msg = f"URL has a host name that cannot be looked up (an empty or too long label): {url.hostname!r}"
+        raise ValueError(msg) from None
+    try:
         url.port  # noqa: B018 - urlsplit checks the port when it is read
     except ValueError:
         msg = f"URL has a port that is not a number from 1 to 65535: {text!r}"
@@ -98,7 +103,10 @@ def probe(url: str, *, timeout: float = DEFAULT_TIMEOUT, headers: Sequence[tuple
     found: list[Verdict] = []
 
     def exchange() -> None:
-        found.append(_exchange(split, shown, timeout, headers))
+        try:
+            found.append(_exchange(split, shown, timeout, headers))
+        except Exception as exc:  # whatever went wrong is a verdict, never a "timed out"
+            found.append(Verdict(False, f"unhealthy: {shown}: {type(exc).__name__}: {_clean(str(exc), 120)}"))
 
     worker = threading.Thread(target=exchange, name="healthkit-probe", daemon=True)
     worker.start()

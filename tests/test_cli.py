@@ -298,6 +298,24 @@ def test_headers_are_sent_and_the_answer_asked_for_is_health_json() -> None:
     assert f"healthy: http://127.0.0.1:{port}/readyz answered 200 OK;" in done.stderr  # no query: tokens
 
 
+def test_an_unexpected_error_is_the_verdict_not_a_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    from healthkit import _prober
+
+    def broken(*args: object) -> _prober.Verdict:
+        raise RuntimeError("something unforeseen")
+
+    monkeypatch.setattr(_prober, "_exchange", broken)
+    started = time.monotonic()
+
+    verdict = _prober.probe("http://127.0.0.1:9/readyz", timeout=5)
+
+    assert (False, "unhealthy: http://127.0.0.1:9/readyz: RuntimeError: something unforeseen") == (
+        verdict.healthy,
+        verdict.line,
+    )
+    assert time.monotonic() - started < 1
+
+
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1: (cert, key)."""
@@ -335,6 +353,7 @@ def test_https_checks_the_certificate_against_the_system_trust(certificate: tupl
         (["ftp://127.0.0.1/readyz"], "URL must start with http:// or https://"),
         (["127.0.0.1:8000/readyz"], "URL must start with http:// or https://"),
         (["http:///readyz"], "URL has no host"),
+        (["http://a..b/readyz"], "URL has a host name that cannot be looked up"),
         (["http://127.0.0.1:99999/readyz"], "URL has a port that is not a number from 1 to 65535"),
         (["http://127.0.0.1:0/readyz"], "URL has a port that is not a number from 1 to 65535"),
         (["http://app:secret@127.0.0.1/readyz"], "URL must not hold credentials"),
