@@ -1,14 +1,22 @@
-"""healthkit: health-check endpoints for Starlette and FastAPI (application/health+json)."""
+"""healthkit: health-check endpoints for Starlette and FastAPI (application/health+json).
 
-from ._auth import bearer_token
-from ._check import Check, Result
-from ._events import StatusChange
-from ._health import Health
-from ._observe import CallEnded, Observer, ProbeAnswered
-from ._outcome import CheckReport
-from ._probe import Probe
-from ._report import Report
-from ._status import Status
+The names below are imported when first used, so that ``python -m healthkit probe`` (which needs
+only the standard library) starts without loading starlette, anyio and orjson.
+"""
+
+# typing.TYPE_CHECKING without importing typing (mypy reads any name TYPE_CHECKING as True)
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from ._auth import bearer_token
+    from ._check import Check, Result
+    from ._events import StatusChange
+    from ._health import Health
+    from ._observe import CallEnded, Observer, ProbeAnswered
+    from ._outcome import CheckReport
+    from ._probe import Probe
+    from ._report import Report
+    from ._status import Status
 
 __all__ = [
     "CallEnded",
@@ -24,3 +32,35 @@ __all__ = [
     "StatusChange",
     "bearer_token",
 ]
+
+#: public name -> the module that defines it
+_MODULES = {
+    "CallEnded": "_observe",
+    "Check": "_check",
+    "CheckReport": "_outcome",
+    "Health": "_health",
+    "Observer": "_observe",
+    "Probe": "_probe",
+    "ProbeAnswered": "_observe",
+    "Report": "_report",
+    "Result": "_check",
+    "Status": "_status",
+    "StatusChange": "_events",
+    "bearer_token": "_auth",
+}
+
+if not TYPE_CHECKING:  # type checkers read the imports above; a __getattr__ would hide typos
+
+    def __getattr__(name: str) -> object:
+        module = _MODULES.get(name)
+        if module is None:
+            msg = f"module 'healthkit' has no attribute {name!r}"
+            raise AttributeError(msg)
+        import importlib
+
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+        globals()[name] = value  # once: later lookups do not come here
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *__all__})

@@ -64,7 +64,11 @@ async def test_demo_passes_when_the_mail_relay_listens(demo: ModuleType) -> None
     ):
         response = await request(demo.app)
 
-    assert "pass" == document(response)["status"]
+    body = document(response)
+    assert "pass" == body["checks"]["mail:connections"][0]["status"]
+    # Overall pass, but for the event loop's lag, which a loaded machine can push past 50 ms.
+    others = {name for name, items in body["checks"].items() if items[0]["status"] != "pass"}
+    assert others <= {"eventLoop:lag"}
 
 
 async def test_demo_queue_warns_past_its_level(demo: ModuleType) -> None:

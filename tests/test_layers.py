@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).parent.parent / "healthkit"
 ORDER = [
     "_status",
     "_text",
+    "_prober",
     "_redact",
     "_loops",
     "_threads",
@@ -31,6 +32,10 @@ ORDER = [
     "_settings",
     "_auth",
     "_health",
+    "_rebuild",
+    "_target",
+    "_cli",
+    "__main__",
 ]
 
 

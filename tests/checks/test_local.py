@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from healthkit import Check, Health
+from healthkit import Check, Health, Result
 from healthkit_checks import disk, event_loop, memory, sqlite
 from tests.checks.support import outcome
 from tests.conftest import probe
@@ -68,7 +68,14 @@ async def test_event_loop_lag_passes_on_an_idle_loop() -> None:
 
 
 async def test_event_loop_lag_fails_when_the_loop_is_blocked() -> None:
-    health = Health([Check("eventLoop:lag", event_loop.lag(warn_at=50, fail_at=100), timeout=2)], deadline=2)
+    lag = event_loop.lag(warn_at=50, fail_at=100)
+    entered = anyio.Event()
+
+    async def watched() -> Result:
+        entered.set()
+        return await lag()  # runs on to its nap before this task can resume
+
+    health = Health([Check("eventLoop:lag", watched, timeout=2)], deadline=2)
     results: list[dict[str, object]] = []
 
     async def run() -> None:
@@ -76,7 +83,7 @@ async def test_event_loop_lag_fails_when_the_loop_is_blocked() -> None:
 
     async with anyio.create_task_group() as group:
         group.start_soon(run)
-        await anyio.sleep(0.001)  # the check is asleep now
+        await entered.wait()  # the check is asleep now
         time.sleep(0.3)  # noqa: ASYNC251 - blocking the loop is the point
 
     checks: dict[str, list[dict[str, object]]] = results[0]["checks"]  # type: ignore[assignment]
