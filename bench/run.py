@@ -209,6 +209,12 @@ def main() -> None:
         "raw ASGI, constant bytes": {"contender": "raw"},
         "healthkit, 1 check": {"contender": "healthkit", "checks": 1},
         "healthkit, 1 check, cached": {"contender": "healthkit", "checks": 1, "cached": True},
+        "healthkit, 1 check, cached, statuses only": {
+            "contender": "healthkit",
+            "checks": 1,
+            "cached": True,
+            "details": "never",
+        },
         "healthkit, 10 checks": {"contender": "healthkit", "checks": 10},
         "healthkit, 10 checks, cached": {"contender": "healthkit", "checks": 10, "cached": True},
     }
@@ -248,6 +254,8 @@ def main() -> None:
         )
         + "\n"
     )
+
+    cost_curve(say)
 
     # 3 and 4: ten checks of 100 ms each; a check that never returns (healthkit deadline 0.8 s).
     rows = []
@@ -297,6 +305,43 @@ def main() -> None:
     text = "\n".join(out)
     print(text)
     (ROOT / "bench" / "results.md").write_text(text + "\n")
+
+
+def cost_curve(say: Callable[[str], None]) -> None:
+    """1, 10, 100 and 1000 trivial checks in one Health, served from the cache and called afresh:
+    the time one probe takes (wrk at c=1) and, from it, the cost of each check per probe."""
+    sizes = [1, 10, 100, 1000]
+    contenders: dict[str, dict[str, object]] = {}
+    for size in sizes:
+        contenders[f"{size} cached"] = {"contender": "healthkit", "checks": size, "cached": True}
+        contenders[f"{size} cached, statuses only"] = {
+            "contender": "healthkit",
+            "checks": size,
+            "cached": True,
+            "details": "never",
+        }
+        contenders[f"{size} uncached"] = {"contender": "healthkit", "checks": size}
+    runs: dict[str, list[Load]] = {}
+    for _ in range(ROUNDS):
+        for name, settings in contenders.items():
+            options = {k: v for k, v in settings.items() if k != "contender"}
+            with serve("healthkit", **options) as (url, _pid):
+                wrk(url, 1, 1)  # warm up
+                runs.setdefault(name, []).append(wrk(url, 1))
+    rows = []
+    for kind in ("cached, statuses only", "cached", "uncached"):
+        one = 1e6 / median_load(runs[f"1 {kind}"]).rps  # µs per probe with one check
+        for size in sizes:
+            load = median_load(runs[f"{size} {kind}"])
+            probe_us = 1e6 / load.rps
+            per_check = "" if size == 1 else f"{(probe_us - one) / (size - 1):.2f}"
+            rows.append([kind, str(size), f"{probe_us:,.0f}", f"{load.p99_ms:.2f}", per_check])
+    say("### The cost curve: checks per Health\n")
+    say(
+        "wrk at c=1; each probe's time is 1/req·s; the cost of a check is the time a probe gains "
+        "per check beyond the first.\n"
+    )
+    say(table(["answered", "checks", "µs per probe", "p99 ms", "µs per check per probe"], rows) + "\n")
 
 
 def catalog(say: Callable[[str], None]) -> None:

@@ -3,7 +3,8 @@
 BENCH_CONTENDER: floor | raw | healthkit | a peer's name (see bench/peers.py)
 BENCH_CHECKS: trivial checks (default 1); BENCH_DELAY: seconds each check waits (default 0)
 BENCH_HANG: "1" adds a check that never returns; BENCH_CACHED: "1" serves healthkit from cache
-BENCH_DEADLINE: healthkit's deadline (default 0.8)
+BENCH_DEADLINE: healthkit's deadline (default 0.8); BENCH_DETAILS: its detail level (default always;
+never: statuses only, as the probes answer by default)
 BENCH_CONTENDER=catalog: one ready-made check against a real server, chosen by BENCH_CATALOG
 (postgres-asyncpg, postgres-psycopg, postgres-dsn, sqlalchemy, redis-client, redis-url), reaching
 it at BENCH_POSTGRES_DSN or BENCH_REDIS_URL; BENCH_CACHED: "1" gives it a cache_ttl of 1 s.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from starlette.applications import Starlette
@@ -35,6 +36,7 @@ def settings() -> dict[str, Any]:
         "hang": os.environ.get("BENCH_HANG") == "1",
         "cached": os.environ.get("BENCH_CACHED") == "1",
         "deadline": float(os.environ.get("BENCH_DEADLINE", "0.8")),
+        "details": "never" if os.environ.get("BENCH_DETAILS") == "never" else "always",
     }
 
 
@@ -77,14 +79,16 @@ def raw() -> Any:
     return app
 
 
-def healthkit(checks: int, delay: float, hang: bool, cached: bool, deadline: float) -> Any:
+def healthkit(
+    checks: int, delay: float, hang: bool, cached: bool, deadline: float, details: Literal["always", "never"]
+) -> Any:
     from healthkit import Check, Health, Probe
 
     registered = [Check(f"check{n}", make_check(delay), timeout=min(deadline, 5.0)) for n in range(checks)]
     if hang:
         registered.append(Check("hung", hang_forever, timeout=deadline))
     health = Health(
-        registered, deadline=deadline, cache_ttl=60 if cached else 0, report=Probe(details="always")
+        registered, deadline=deadline, cache_ttl=60 if cached else 0, report=Probe(details=details)
     )
     return Starlette(routes=[Route("/health", health), Route("/calls", calls)], lifespan=health.lifespan)
 
@@ -166,4 +170,5 @@ def make() -> Any:
 
     options.pop("cached")
     options.pop("deadline")
+    options.pop("details")
     return peers.make(contender, counter=CALLS, calls_route=calls, **options)
