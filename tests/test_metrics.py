@@ -1,9 +1,10 @@
-"""Metrics: healthkit.prometheus, in process, with a real Prometheus and with promtool. The fields of
-log records: tests/test_events.py."""
+"""Metrics and traces: healthkit.prometheus (with a real Prometheus and promtool) and healthkit.otel
+(through the real OpenTelemetry SDK). The fields of log records: tests/test_events.py."""
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import shutil
 import subprocess
@@ -17,12 +18,20 @@ from typing import Any, Protocol
 import anyio
 import httpx2
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader, NumberDataPoint
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import mark_process_dead
 from starlette.applications import Starlette
 
 from healthkit import CallEnded, Check, Health, ProbeAnswered, Result, Status
+from healthkit import otel as healthkit_otel
 from healthkit import prometheus as healthkit_prometheus
+from healthkit.otel import OpenTelemetry
 from healthkit.prometheus import PrometheusMetrics
 from tests.conftest import lifespan, request
 from tests.servers import EXAMPLES, Server, free_port, load_example, missing, serve_demo
@@ -130,15 +139,55 @@ async def test_probes_are_counted_per_endpoint_and_code() -> None:
     assert value(registry, "healthkit_probe_requests_total", endpoint="startupz", code="200") is None
 
 
-# --- what probes report between calls ---
+# --- what probes report between calls: both observers ---
 
 
-def observer_and_statuses(kind: str) -> tuple[PrometheusMetrics, Statuses]:
-    registry = CollectorRegistry()
-    return PrometheusMetrics(registry), prometheus_statuses(registry)
+class OtelSdk:
+    """The real OpenTelemetry SDK, in memory: an observer and what it recorded."""
+
+    def __init__(self) -> None:
+        self.spans = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider(shutdown_on_exit=False)
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        self.reader = InMemoryMetricReader()
+        meter_provider = MeterProvider(metric_readers=[self.reader], shutdown_on_exit=False)
+        self.observer = OpenTelemetry(tracer_provider=self.tracer_provider, meter_provider=meter_provider)
+
+    def points(self) -> dict[str, dict[frozenset[tuple[str, Any]], NumberDataPoint | HistogramDataPoint]]:
+        """Each metric's data points, by their attributes."""
+        found: dict[str, dict[frozenset[tuple[str, Any]], Any]] = {}
+        data = self.reader.get_metrics_data()
+        assert data is not None
+        for resource in data.resource_metrics:
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    points = found.setdefault(metric.name, {})
+                    for point in metric.data.data_points:
+                        points[frozenset((point.attributes or {}).items())] = point
+        return found
+
+    def statuses(self, check: str) -> dict[str, float | None]:
+        points = self.points().get("healthkit.check.status", {})
+        found: dict[str, float | None] = {}
+        for status in Status:
+            key = frozenset({("healthkit.check.name", check), ("healthkit.check.status", status.value)})
+            point = points.get(key)
+            found[status.value] = None if point is None else point.value  # type: ignore[union-attr]
+        return found
+
+    def finished(self) -> list[ReadableSpan]:
+        return list(self.spans.get_finished_spans())
 
 
-@pytest.mark.parametrize("kind", ["prometheus"])
+def observer_and_statuses(kind: str) -> tuple[PrometheusMetrics | OpenTelemetry, Statuses]:
+    if kind == "prometheus":
+        registry = CollectorRegistry()
+        return PrometheusMetrics(registry), prometheus_statuses(registry)
+    sdk = OtelSdk()
+    return sdk.observer, sdk.statuses
+
+
+@pytest.mark.parametrize("kind", ["prometheus", "otel"])
 async def test_the_status_is_what_probes_report_when_a_probes_deadline_comes_before_the_call(
     kind: str,
 ) -> None:
@@ -174,7 +223,7 @@ async def test_the_status_is_what_probes_report_when_a_probes_deadline_comes_bef
     assert {"pass": 1, "warn": 0, "fail": 0} == after  # the call itself passed
 
 
-@pytest.mark.parametrize("kind", ["prometheus"])
+@pytest.mark.parametrize("kind", ["prometheus", "otel"])
 async def test_a_probe_that_began_before_a_call_ended_never_undoes_that_calls_status(kind: str) -> None:
     health = Health([Check("db", Counted(Status.FAIL))])
     failing = await health.run()  # a report in which db fails (no observer yet)
@@ -224,11 +273,17 @@ def test_the_route_path_must_be_a_path() -> None:
         PrometheusMetrics(CollectorRegistry()).route("metrics")
 
 
+def test_both_modules_use_the_same_buckets() -> None:
+    assert healthkit_prometheus.BUCKETS == healthkit_otel.BUCKETS
+
+
 def test_the_buckets_have_a_bound_at_half_the_default_deadline() -> None:
     assert 0.4 in healthkit_prometheus.BUCKETS  # examples/prometheus/alerts.yml: HealthProbeSlow
 
 
-@pytest.mark.parametrize(("module", "extra"), [("prometheus", "prometheus_client")])
+@pytest.mark.parametrize(
+    ("module", "extra"), [("prometheus", "prometheus_client"), ("otel", "opentelemetry")]
+)
 def test_without_its_library_a_module_names_the_extra_that_installs_it(
     module: str, extra: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -413,3 +468,134 @@ def test_prometheus_scrapes_a_check_failing_and_recovering(demo_and_prometheus: 
     assert 1 == len(probes)
     assert 1 == len(calls)
     assert ["0"] == recovered
+
+
+# --- OpenTelemetry: spans and metric points ---
+
+
+async def test_a_probe_is_a_span_with_a_child_span_per_call_and_an_event_per_result_served_again() -> None:
+    sdk = OtelSdk()
+    health = Health([Check("db", Counted(Status.FAIL)), Check("cache", Counted(), cache_ttl=60)])
+    health.observe(sdk.observer)
+
+    await request(health)
+    sdk.spans.clear()
+    await request(health)
+
+    spans = {span.name: span for span in sdk.finished()}
+    probe, db = spans["healthkit health"], spans["healthkit check db"]
+    assert ["healthkit check db", "healthkit health"] == sorted(spans)  # the cache did no work
+    assert probe.parent is None
+    assert db.parent is not None
+    assert probe.context is not None
+    assert db.parent.span_id == probe.context.span_id
+    assert {
+        "healthkit.probe.endpoint": "health",
+        "healthkit.probe.status": "fail",
+        "http.response.status_code": 503,
+    } == dict(probe.attributes or {})
+    assert trace.StatusCode.ERROR == probe.status.status_code
+    attributes = dict(db.attributes or {})
+    error_id = attributes.pop("healthkit.check.error_id")
+    duration = attributes.pop("healthkit.check.duration")
+    assert {
+        "healthkit.check.name": "db",
+        "healthkit.check.status": "fail",
+        "healthkit.check.critical": True,
+        "healthkit.check.output": f"ConnectionError (error id {error_id})",
+    } == attributes
+    assert (trace.StatusCode.ERROR, f"ConnectionError (error id {error_id})") == (
+        db.status.status_code,
+        db.status.description,
+    )
+    assert isinstance(duration, float)
+    assert db.start_time is not None
+    assert db.end_time is not None
+    assert probe.start_time is not None
+    assert probe.end_time is not None
+    assert int(duration * 1e9) == db.end_time - db.start_time
+    slack = 5_000_000  # ns: the call's start is wall-clock time, the probe's is now less its duration
+    assert probe.start_time - slack <= db.start_time <= db.end_time <= probe.end_time + slack
+    assert [] == [event for span in spans.values() for event in span.events if event.name == "exception"]
+    (served,) = probe.events
+    assert "healthkit.check" == served.name
+    found = dict(served.attributes or {})
+    assert ("cache", "pass") == (found["healthkit.check.name"], found["healthkit.check.status"])
+    assert isinstance(found["healthkit.check.age"], float)
+
+
+async def test_the_probe_span_is_a_child_of_the_span_current_in_the_request() -> None:
+    sdk = OtelSdk()
+    health = Health([Check("db", Counted())])
+    health.observe(sdk.observer)
+    tracer = sdk.tracer_provider.get_tracer("server")
+
+    with tracer.start_as_current_span("GET /health") as server:
+        await request(health)
+
+    probe = next(span for span in sdk.finished() if span.name == "healthkit health")
+    assert probe.parent is not None
+    assert server.get_span_context().span_id == probe.parent.span_id
+    assert probe.context is not None
+    assert server.get_span_context().trace_id == probe.context.trace_id
+    assert trace.StatusCode.UNSET == probe.status.status_code
+
+
+async def test_the_log_says_once_which_trace_holds_each_error_id(caplog: pytest.LogCaptureFixture) -> None:
+    sdk = OtelSdk()
+    health = Health([Check("db", Counted(Status.FAIL))])
+    health.observe(sdk.observer)
+
+    with caplog.at_level(logging.INFO, logger="healthkit"):
+        for _ in range(3):
+            await request(health)
+
+    linked = [record for record in caplog.records if "is in trace" in record.getMessage()]
+    first = next(span for span in sdk.finished() if span.name == "healthkit check db")
+    assert first.context is not None
+    trace_id = format(first.context.trace_id, "032x")
+    error_id = (first.attributes or {})["healthkit.check.error_id"]
+    assert isinstance(error_id, str)
+    assert 1 == len(linked)  # the same error three times: one line
+    assert f"Error id {error_id} of check 'db' is in trace {trace_id}" == linked[0].getMessage()
+    assert (trace_id, error_id, "db") == (linked[0].trace_id, linked[0].error_id, linked[0].check)  # type: ignore[attr-defined]
+    failed = next(record for record in caplog.records if record.getMessage().startswith("Check 'db' is fail"))
+    assert error_id == failed.error_id  # type: ignore[attr-defined]  # the exception's record, same id
+
+
+async def test_the_otel_metrics_are_recorded_as_specified() -> None:
+    sdk = OtelSdk()
+    health = Health([Check("db", Counted(Status.FAIL)), Check("cache", Counted(), cache_ttl=60)])
+    health.observe(sdk.observer)
+
+    await request(health)
+    await request(health)
+
+    points = sdk.points()
+
+    def at(metric: str, **attributes: object) -> Any:
+        return points[metric][frozenset(attributes.items())]
+
+    name, status = "healthkit.check.name", "healthkit.check.status"
+    assert 2 == at("healthkit.check.calls", **{name: "db", status: "fail"}).value
+    assert 1 == at("healthkit.check.calls", **{name: "cache", status: "pass"}).value
+    assert 2 == at("healthkit.check.duration", **{name: "db"}).count
+    assert list(healthkit_otel.BUCKETS) == list(
+        at("healthkit.check.duration", **{name: "db"}).explicit_bounds
+    )
+    endpoint = {"healthkit.probe.endpoint": "health"}
+    assert 2 == at("healthkit.probe.requests", **endpoint, **{"http.response.status_code": 503}).value
+    assert 2 == at("healthkit.probe.duration", **endpoint).count
+    assert {"pass": 0, "warn": 0, "fail": 1} == sdk.statuses("db")
+    assert {"pass": 1, "warn": 0, "fail": 0} == sdk.statuses("cache")
+
+
+async def test_without_an_sdk_the_otel_observer_is_a_quiet_no_op(caplog: pytest.LogCaptureFixture) -> None:
+    health = Health([Check("db", Counted(Status.FAIL))])
+    health.observe(OpenTelemetry())  # the global providers: none set up, so the API's no-ops
+
+    with caplog.at_level(logging.DEBUG, logger="healthkit"):
+        answer = await request(health)
+
+    assert 503 == answer.status_code
+    assert [] == [r for r in caplog.records if "Observer" in r.getMessage() or "trace" in r.getMessage()]
