@@ -108,6 +108,10 @@ class OpenTelemetry:
         self._reported: dict[str, Status] = {}
         self._ended: dict[str, float] = {}
         self._linked: dict[str, str] = {}  # each check's last error id said to be in a trace
+        # Attribute sets, made once each (never changed after: the SDK may keep them).
+        self._named: dict[str, dict[str, str]] = {}
+        self._named_status: dict[tuple[str, Status], dict[str, str]] = {}
+        self._answers: dict[tuple[str, int], tuple[dict[str, str | int], dict[str, str]]] = {}
 
     def __repr__(self) -> str:
         return "OpenTelemetry()"
@@ -118,8 +122,17 @@ class OpenTelemetry:
         check, status = event.check, event.status
         self._ended[check] = time.perf_counter()
         self._reported[check] = status
-        self._duration.record(event.duration, {"healthkit.check.name": check})
-        self._calls.add(1, {"healthkit.check.name": check, "healthkit.check.status": status.value})
+        named = self._named.get(check)
+        if named is None:
+            named = self._named[check] = {"healthkit.check.name": check}
+        self._duration.record(event.duration, named)
+        named_status = self._named_status.get((check, status))
+        if named_status is None:
+            named_status = self._named_status[check, status] = {
+                "healthkit.check.name": check,
+                "healthkit.check.status": status.value,
+            }
+        self._calls.add(1, named_status)
 
     def _observe_statuses(self, options: CallbackOptions) -> Iterable[Observation]:
         for check, status in list(self._reported.items()):
@@ -130,11 +143,15 @@ class OpenTelemetry:
     def probe_answered(self, event: ProbeAnswered) -> None:
         now = time.time_ns()
         began = time.perf_counter() - event.duration
-        endpoint = event.endpoint
-        self._requests.add(
-            1, {"healthkit.probe.endpoint": endpoint, "http.response.status_code": event.status_code}
-        )
-        self._probe_duration.record(event.duration, {"healthkit.probe.endpoint": endpoint})
+        answer = self._answers.get((event.endpoint, event.status_code))
+        if answer is None:
+            endpoint = {"healthkit.probe.endpoint": event.endpoint}
+            answer = self._answers[event.endpoint, event.status_code] = (
+                {**endpoint, "http.response.status_code": event.status_code},
+                endpoint,
+            )
+        self._requests.add(1, answer[0])
+        self._probe_duration.record(event.duration, answer[1])
         checks = event.report.checks
         # What the probe reported of each check, unless a call of it ended since the probe began.
         reported, ended = self._reported, self._ended
