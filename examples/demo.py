@@ -12,7 +12,8 @@ makes it answer 500 (the check fails with ``GET ... returned 500`` and the demo 
 dependency's status never becomes the demo's own); ``answer=warn`` or ``answer=fail`` makes it
 report that status in its own health+json; ``answer=pass`` puts it back.
 
-The Kubernetes probes are there too: /livez, /readyz (try /readyz?verbose), /startupz, and
+Prometheus metrics of the checks and probes are at /metrics (examples/prometheus/ has a scrape
+config and alerts). The Kubernetes probes are there too: /livez, /readyz (try /readyz?verbose), /startupz, and
 readiness also answers ``OPTIONS /`` (HAProxy's default check; ``GET /`` is the homepage);
 ``curl -X POST http://127.0.0.1:8000/maintenance`` takes the service out of rotation (readiness
 fails) and ``curl -X DELETE ...`` puts it back.
@@ -40,12 +41,14 @@ import time
 from contextlib import closing, suppress
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from healthkit import Check, Health, Probe, Result, Status, StatusChange, bearer_token
+from healthkit.prometheus import PrometheusMetrics
 from healthkit_checks import disk, event_loop, http, postgres, redis, sqlite, tcp
 
 DB_PATH = Path(os.environ.get("HEALTHKIT_DEMO_DB") or Path(tempfile.gettempdir()) / "healthkit-demo.sqlite3")
@@ -134,12 +137,15 @@ health = Health(
     authorize=bearer_token(TOKEN),
     readiness=Probe(details="when_authorized"),
 )
+# Its own registry, so that the demo can be imported more than once (as the tests do); a service
+# would leave it out and use prometheus-client's default registry.
+metrics = health.observe(PrometheusMetrics(CollectorRegistry()))
 
 
 async def home(request: Request) -> PlainTextResponse:
     return PlainTextResponse(
-        "healthkit demo: GET /health /livez /readyz /startupz, OPTIONS / (readiness), POST /jobs?count=N,"
-        " POST|DELETE /maintenance, POST /upstream?answer=pass|warn|fail|404|500\n"
+        "healthkit demo: GET /health /livez /readyz /startupz /metrics, OPTIONS / (readiness),"
+        " POST /jobs?count=N, POST|DELETE /maintenance, POST /upstream?answer=pass|warn|fail|404|500\n"
     )
 
 
@@ -185,6 +191,7 @@ app = Starlette(
         # /health, /livez, /readyz, /startupz, and readiness at / for OPTIONS: HAProxy's bare
         # `option httpchk` sends OPTIONS /.
         *health.routes(root=True),
+        metrics.route(),  # /metrics
         Route("/jobs", add_jobs, methods=["POST"]),
         Route("/jobs", clear_jobs, methods=["DELETE"]),
         Route("/maintenance", maintenance, methods=["POST", "DELETE"]),

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._status import Status
 from ._text import seconds
 
-__all__ = ["Events", "Listener", "StatusChange"]
+__all__ = ["Events", "Listener", "StatusChange", "log_fields"]
 
 _log = logging.getLogger("healthkit")
 _LEVELS = {Status.PASS: logging.INFO, Status.WARN: logging.WARNING, Status.FAIL: logging.ERROR}
+#: The id a failure's output ends with (``_state.CheckState._identify``); damping may add text after it.
+_ERROR_ID = re.compile(r"\(error id ([0-9a-f]{6})\)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,26 @@ class StatusChange:
 
 
 Listener = Callable[[StatusChange], None]
+
+
+def log_fields(change: StatusChange) -> dict[str, object]:
+    """The change as fields of its log record (``extra``), so that a JSON formatter emits them:
+    ``check`` (``None`` for an overall status), ``endpoint`` (the probe of an overall status),
+    ``status``, ``previous_status`` (``None`` the first time), ``lasted`` (seconds the previous
+    status held) and ``error_id`` (of the failure that caused it, if any)."""
+    error_id = None
+    if change.output and "(error id " in change.output:
+        # The last one: an exposed exception message before it could hold the same words.
+        found = _ERROR_ID.findall(change.output)
+        error_id = found[-1] if found else None
+    return {
+        "check": change.check,
+        "endpoint": (change.probe or "health") if change.check is None else None,
+        "status": change.new.value,
+        "previous_status": None if change.old is None else change.old.value,
+        "lasted": change.lasted,
+        "error_id": error_id,
+    }
 
 
 class Events:
@@ -63,7 +86,7 @@ class Events:
         if change.output:
             message += ": %s"
             args.append(change.output)
-        _log.log(_LEVELS[change.new], message, *args, exc_info=error)
+        _log.log(_LEVELS[change.new], message, *args, exc_info=error, extra=log_fields(change))
         for listener in self._listeners:
             try:
                 listener(change)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 import logging
 
 import anyio
 import pytest
+from pythonjsonlogger.json import JsonFormatter
 
 from healthkit import Check, Health, Result, Status, StatusChange
-from tests.conftest import no_id, probe
+from tests.conftest import ERROR_ID, no_id, probe
 from tests.support import virtual_time  # noqa: F401  (both loops, virtual time)
 
 
@@ -121,3 +124,69 @@ async def test_a_check_near_its_timeout_is_logged_as_slow_once(caplog: pytest.Lo
         "Check 'db' is slow: it took 0.9s of its 1s timeout",
         "Check 'db' is slow: it took 0.85s of its 1s timeout",
     ] == slow
+
+
+async def test_a_change_is_logged_with_its_fields_as_extra(caplog: pytest.LogCaptureFixture) -> None:
+    switch = Switch()
+    health = Health([Check("db", switch)])
+
+    with caplog.at_level(logging.INFO, logger="healthkit"):
+        await probe(health)
+        await anyio.sleep(30)
+        switch.status = Status.FAIL
+        await probe(health)
+
+    fields = ("check", "endpoint", "status", "previous_status", "lasted", "error_id")
+    records = [tuple(getattr(record, field) for field in fields) for record in caplog.records]
+    error_id = ERROR_ID.search(caplog.records[2].getMessage())
+    assert error_id is not None
+    assert [
+        ("db", None, "pass", None, None, None),
+        (None, "health", "pass", None, None, None),
+        ("db", None, "fail", "pass", 30.0, error_id.group(1)),
+        (None, "health", "fail", "pass", 30.0, None),
+    ] == records
+
+
+async def test_the_error_id_field_is_the_one_healthkit_gave_even_after_an_exposed_message(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def lying() -> None:
+        raise ConnectionError("upstream said (error id 000000)")
+
+    health = Health([Check("db", lying)], expose_errors=True)
+
+    with caplog.at_level(logging.ERROR, logger="healthkit"):
+        report = await health.run()
+
+    given = report.checks["db"].error_id
+    assert given is not None
+    assert "000000" != given
+    assert given == caplog.records[0].error_id  # type: ignore[attr-defined]
+
+
+async def test_a_json_formatter_emits_the_fields() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("%(levelname)s %(name)s %(message)s"))
+    switch = Switch()
+    switch.status = Status.WARN
+    logger = logging.getLogger("healthkit")
+    logger.addHandler(handler)
+    try:
+        await probe(Health([Check("db", switch)]))
+    finally:
+        logger.removeHandler(handler)
+
+    first = json.loads(stream.getvalue().splitlines()[0])
+    assert {
+        "levelname": "WARNING",
+        "name": "healthkit",
+        "message": "Check 'db' is warn: slow replica",
+        "check": "db",
+        "endpoint": None,
+        "status": "warn",
+        "previous_status": None,
+        "lasted": None,
+        "error_id": None,
+    } == first
