@@ -16,6 +16,7 @@ ORDER = [
     "_threads",
     "_check",
     "_events",
+    "_history",
     "_lifecycle",
     "_outcome",
     "_probe",

@@ -1,0 +1,82 @@
+"""History: each check's recent status changes, bounded, with how long each status held."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from healthkit import Status, StatusChange
+from healthkit._events import Events
+from healthkit._history import HISTORY_SIZE, History
+
+START = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+
+
+class Clock:
+    """Both of History's clocks, moved by hand."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def monotonic(self) -> float:
+        return self.seconds
+
+    def wall(self) -> datetime:
+        return START + timedelta(seconds=self.seconds)
+
+
+def history_with(clock: Clock, size: int = HISTORY_SIZE) -> tuple[Events, History]:
+    events = Events()
+    return events, History(events, size=size, clock=clock.monotonic, now=clock.wall)
+
+
+def test_each_change_holds_until_the_next_and_the_last_until_now() -> None:
+    clock = Clock()
+    events, history = history_with(clock)
+
+    events.emit(StatusChange("db", None, Status.PASS, None))
+    clock.seconds = 60
+    events.emit(StatusChange("db", Status.PASS, Status.FAIL, 60, "connection refused"))
+    clock.seconds = 75
+    changes = history.changes("db")
+
+    assert [(Status.FAIL, 15.0, None), (Status.PASS, 60.0, START + timedelta(seconds=60))] == [
+        (change.status, held, until) for change, held, until in changes
+    ]
+    assert "connection refused" == changes[0][0].output
+    assert START + timedelta(seconds=60) == changes[0][0].since
+
+
+def test_only_the_last_changes_are_kept_per_check() -> None:
+    clock = Clock()
+    events, history = history_with(clock)
+    statuses = [Status.PASS, Status.FAIL] * 50
+
+    for second, status in enumerate(statuses):
+        clock.seconds = second
+        events.emit(StatusChange("db", None, status, None))
+        events.emit(StatusChange("cache", None, status, None))
+
+    assert HISTORY_SIZE == 20 == len(history.changes("db")) == len(history.changes("cache"))
+    assert [99.0, 98.0] == [change.at for change, _, _ in history.changes("db")[:2]]
+
+
+def test_the_overall_status_of_health_is_kept_and_other_endpoints_are_not() -> None:
+    events, history = history_with(Clock())
+
+    events.emit(StatusChange(None, None, Status.WARN, None, "not passing: db", probe="health"))
+    events.emit(StatusChange(None, None, Status.FAIL, None, probe="readyz"))
+
+    assert [Status.WARN] == [change.status for change, _, _ in history.changes(None)]
+    assert () == history.changes("db")
+
+
+def test_a_wall_clock_that_jumps_back_never_makes_a_duration_negative() -> None:
+    clock = Clock()
+    events, history = history_with(clock)
+    clock.seconds = 100
+    events.emit(StatusChange("db", None, Status.PASS, None))
+
+    clock.seconds = 50
+
+    assert 0.0 == history.changes("db")[0][1]
+
