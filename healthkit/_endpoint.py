@@ -16,6 +16,7 @@ import anyio
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from ._page import Page
 from ._report import Renderer, Report
 from ._status import Status
 from ._text import clip, seconds
@@ -166,8 +167,10 @@ class Endpoint:
         deadline: float,
         details: str,
         authorize: Authorizer | None,
+        page: Page | None = None,
     ) -> None:
         self.name = name
+        self._page = page  # /health's status page and ?history (_page.py); None on the probes
         self.details = details
         self._run = run
         self._checks = checks
@@ -200,12 +203,20 @@ class Endpoint:
             text = text or wants_text
         else:
             text, excluded, one = wants_text, (), None
+        try:
+            view = None if self._page is None else self._page.view(scope)
+        except ValueError as refusal:
+            await self._responder.error(400, str(refusal), send, extra=extra)
+            return
         if self._authorize is None:
             report = await self._run(self.name, excluded, one)
             details = self.details == "always"
         else:
             report, details = await self._run_authorized(scope, receive, excluded, one)
         extra.append(self._vary)
+        if view is not None:
+            await view.send(method, report, details, send, extra)
+            return
         status = report.status
         try:
             if text:

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from healthkit import Status, StatusChange
+import orjson
+from starlette.applications import Starlette
+
+from healthkit import Check, Health, Status, StatusChange
 from healthkit._events import Events
 from healthkit._history import HISTORY_SIZE, History
+from tests.conftest import request
+from tests.support import Counted
 
 START = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
 
@@ -80,3 +85,19 @@ def test_a_wall_clock_that_jumps_back_never_makes_a_duration_negative() -> None:
 
     assert 0.0 == history.changes("db")[0][1]
 
+
+async def test_the_whole_history_stays_bounded_however_often_checks_flap() -> None:
+    flapping = [Counted(Status.PASS) for _ in range(5)]
+    health = Health([Check(f"c{n}", check) for n, check in enumerate(flapping)])
+    app = Starlette(routes=health.routes())
+
+    for round_ in range(3 * HISTORY_SIZE):
+        for check in flapping:
+            check.outcome = Status.FAIL if round_ % 2 else Status.PASS
+            check.output = "down"
+        await request(app)
+    body = orjson.loads((await request(app, path="/health?history")).content)
+
+    # the conftest shows details here: this is the history itself
+    assert all(HISTORY_SIZE == len(item["changes"]) for item in body["checks"].values())
+    assert HISTORY_SIZE == len(body["changes"])

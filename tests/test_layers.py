@@ -25,6 +25,7 @@ ORDER = [
     "_report",
     "_state",
     "_render",
+    "_page",
     "_endpoint",
     "_runner",
     "_refresh",
