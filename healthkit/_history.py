@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from ._events import Events, StatusChange
@@ -23,23 +23,29 @@ HISTORY_SIZE = 20
 
 
 class Change:
-    """A status a check (or the overall status) took: ``since`` when (UTC), ``output`` its output."""
+    """A status a check (or the overall status) took: ``since`` when (UTC), with ``output``.
+    When the next change comes, ``until`` is when it did and ``held`` how many seconds this
+    status held; both are None while it still holds."""
 
-    __slots__ = ("at", "output", "since", "status")
+    __slots__ = ("at", "held", "output", "rendered", "since", "status", "until")
 
     def __init__(self, status: Status, since: datetime, at: float, output: str | None) -> None:
         self.status = status
         self.since = since
         self.at = at  # the monotonic clock's, for durations a change of the wall clock cannot skew
         self.output = output
+        self.until: datetime | None = None
+        self.held: float | None = None
+        #: What a renderer made of a change that has ended (it no longer changes), and for when.
+        self.rendered: tuple[object, str] | None = None
 
 
 class History:
     """The last ``size`` changes of each check and of the overall status of ``probe``.
 
     ``History(events)`` listens to ``events`` from then on. ``changes(name)`` gives a check's
-    changes (``None``: the overall status), the newest first, each with how long its status
-    held: until the next change, or until now for the status that still holds.
+    changes (``None``: the overall status), the newest first; ``held(change)`` how long a
+    change's status held, or has held so far.
     """
 
     __slots__ = ("_changes", "_clock", "_now", "probe", "size")
@@ -67,21 +73,17 @@ class History:
         kept = self._changes.get(change.check)
         if kept is None:
             kept = self._changes[change.check] = deque(maxlen=self.size)
-        kept.append(Change(change.new, self._now(), self._clock(), change.output))
+        since, at = self._now(), self._clock()
+        if kept:
+            last = kept[-1]
+            last.until, last.held = since, max(0.0, at - last.at)
+        kept.append(Change(change.new, since, at, change.output))
 
-    def changes(self, name: str | None) -> Sequence[tuple[Change, float, datetime | None]]:
-        """``name``'s changes, the newest first: (change, seconds its status held, when it ended
-        or ``None`` while it holds)."""
+    def changes(self, name: str | None) -> list[Change]:
+        """``name``'s changes, the newest first (``None``: the overall status's)."""
         kept = self._changes.get(name)
-        if not kept:
-            return ()
-        now = self._clock()
-        out: list[tuple[Change, float, datetime | None]] = []
-        later: Change | None = None
-        for change in reversed(kept):
-            if later is None:
-                out.append((change, max(0.0, now - change.at), None))
-            else:
-                out.append((change, max(0.0, later.at - change.at), later.since))
-            later = change
-        return out
+        return list(reversed(kept)) if kept else []
+
+    def held(self, change: Change) -> float:
+        """Seconds ``change``'s status held, or has held so far."""
+        return change.held if change.held is not None else max(0.0, self._clock() - change.at)

@@ -16,13 +16,14 @@ import base64
 import hashlib
 import html
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import orjson
 from starlette.types import Scope, Send
 
+from ._check import Check
 from ._history import Change, History
 from ._outcome import CheckReport
 from ._report import Report
@@ -38,6 +39,7 @@ _HISTORY_OUTPUT = 200
 
 _FLAGS = {"": True, "1": True, "true": True, "0": False, "false": False}
 _ORDER = {Status.FAIL: 0, Status.WARN: 1, Status.PASS: 2}
+# In the title; on the page the style sheet draws them (.s-pass, .s-warn, .s-fail: --i).
 _ICON = {Status.PASS: "\u2713", Status.WARN: "!", Status.FAIL: "\u2715"}  # check mark, !, cross
 _ALLOW = b"GET, HEAD, OPTIONS"
 _DUMPS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
@@ -122,11 +124,13 @@ class View:
 class Page:
     """/health's status page and history; ``view(scope)`` says whether a request wants one."""
 
-    __slots__ = ("_head", "_page", "_refresh", "_service", "_timeline", "history")
+    __slots__ = ("_as_html", "_as_json", "_checks", "_head", "_refresh", "_service", "history")
 
     def __init__(self, history: History, settings: PageSettings, *, refresh: int = REFRESH) -> None:
         self.history = history
         self._refresh = refresh
+        # check name -> (the check, then what _static gives)
+        self._checks: dict[str, tuple[Check, str, str, str, str]] = {}
         self._service = settings.service_id
         self._head = _e(
             " \u00b7 ".join(
@@ -143,8 +147,8 @@ class Page:
         private = [(b"cache-control", b"private, no-store")]  # details are never stored
         page = [(b"content-type", b"text/html; charset=utf-8"), *_LOCKED_DOWN]
         timeline = [(b"content-type", b"application/json"), (b"x-content-type-options", b"nosniff")]
-        self._page = View(self.render, {False: page + shared, True: page + private})
-        self._timeline = View(self.render_history, {False: timeline + shared, True: timeline + private})
+        self._as_html = View(self.render, {False: page + shared, True: page + private})
+        self._as_json = View(self.render_history, {False: timeline + shared, True: timeline + private})
 
     def view(self, scope: Scope) -> View | None:
         """The answer a request wants: the history (``?history``), the page (an ``Accept`` that
@@ -164,17 +168,18 @@ class Page:
                 elif key == "verbose":
                     verbose = _FLAGS.get(value.lower(), False)
             if wanted:
-                return self._timeline
+                return self._as_json
             if verbose:
                 return None
         accept = b",".join(value for key, value in scope.get("headers", ()) if key == b"accept")
-        return self._page if accept and prefers_html(accept) else None
+        return self._as_html if accept and prefers_html(accept) else None
 
     # --- the page ---
 
     def render(self, report: Report, *, details: bool) -> bytes:
         """The HTML page; without ``details``, the overall status and each check's status only."""
         now = datetime.now(UTC)
+        today = now.date()
         status = report.status
         checks = sorted(report.checks.values(), key=lambda item: _ORDER[item.status])
         counts = dict.fromkeys(Status, 0)
@@ -187,12 +192,11 @@ class Page:
             f"<meta http-equiv=refresh content={self._refresh}>",
             f"<title>{_ICON[status]} {word} \u00b7 {_e(name)}</title>",
             _STYLE_ELEMENT,
-            f'</head><body><header class="top s-{word}"><div class="wrap">',
-            f'<h1 class="big">{_icon(status)}{word}</h1><div class="svc">',
-            f'<p class="name">{_e(name)}</p>',
+            f'</head><body><header class="top s-{word}"><div class=wrap>',
+            f"<h1 class=big>{word}</h1><div class=svc><p class=name>{_e(name)}</p>",
         ]
         if details and self._head:
-            out.append(f'<p class="mute">{self._head}</p>')
+            out.append(f"<p class=mute>{self._head}</p>")
         summary = " \u00b7 ".join(
             f"{counts[s]} {label}"
             for s, label in ((Status.FAIL, "failing"), (Status.WARN, "warning"), (Status.PASS, "passing"))
@@ -202,25 +206,28 @@ class Page:
         out.append(
             f'<p class="mute when">Checked at {now:%H:%M:%S} UTC<br>refreshes every {self._refresh} s</p>'
         )
-        out.append('</div></header><main class="wrap">')
+        out.append("</div></header><main class=wrap>")
         if report.reason is not None and status is not Status.PASS:
             out.append(f'<p class="reason s-{word}">{_e(report.reason)}</p>')
         if report.excluded:
-            out.append(f'<p class="mute">Left out on request: {_e(", ".join(report.excluded))}</p>')
-        out.append('<ul class="grid">')
-        for item in checks:
-            self._card(out, item, details, now)
+            out.append(f"<p class=mute>Left out on request: {_e(', '.join(report.excluded))}</p>")
+        out.append("<ul class=grid>")
+        if details:
+            for item in checks:
+                self._card(out, item, today)
+        else:
+            out.extend(_CARD[item.status] + self._static(item.check)[0] + "</h2></li>" for item in checks)
         out.append("</ul>")
         if details:
             overall = self.history.changes(None)
             if overall:
-                out.append('<section class="c overall"><h2>Overall status changes</h2><ol class="h">')
-                _timeline(out, overall, now)
+                out.append("<section class=overall><h2>Overall status changes</h2><ol class=h>")
+                self._timeline(out, overall, today)
                 out.append("</ol></section>")
             out.append(
-                "<footer>Times in UTC. This page reloads itself every "
-                f"{self._refresh} s. The same answer as JSON: <code>Accept: application/json</code>; "
-                'the history as JSON: <a href="?history">?history</a>.</footer>'
+                f"<footer>Times in UTC. This page reloads itself every {self._refresh} s. The same "
+                "answer as JSON: <code>Accept: application/json</code>; the history as JSON: "
+                "<a href=?history>?history</a>.</footer>"
             )
         else:
             out.append(
@@ -230,49 +237,74 @@ class Page:
         out.append("</main></body></html>\n")
         return "".join(out).encode()
 
-    def _card(self, out: list[str], item: CheckReport, details: bool, now: datetime) -> None:
+    def _static(self, check: Check) -> tuple[str, str, str, str]:
+        """What a check's card shows of its registration, made once: (the name, its tags when
+        failing, its tags otherwise, the end of its list of facts)."""
+        cached = self._checks.get(check.name)
+        if cached is None or cached[0] is not check:
+            name = f"<code class=n>{_e(check.name)}</code>"
+            kind = (
+                "" if check.component_type is None else f"<span class=tag>{_e(check.component_type)}</span>"
+            )
+            if check.critical:
+                failing = other = f"<span class=tag>critical</span>{kind}</h2>"
+            else:
+                failing = f"<span class=tag>not critical: counts as warn</span>{kind}</h2>"
+                other = f"<span class=tag>not critical</span>{kind}</h2>"
+            tail = ""
+            if check.component_id is not None:
+                tail += f"<div><dt>component id<dd>{_e(check.component_id)}</div>"
+            if check.links:
+                links = ", ".join(f"{rel}: {uri}" for rel, uri in check.links.items())
+                tail += f"<div><dt>links<dd>{_e(links)}</div>"
+            cached = self._checks[check.name] = (check, name, failing, other, tail + "</dl>")
+        return cached[1:]
+
+    def _card(self, out: list[str], item: CheckReport, today: date) -> None:
         status = item.status
-        out.append(
-            f'<li class="c s-{status.value}"><h2><span class="b">{_icon(status)}{status.value}</span>'
-            f'<span class="n">{_e(item.check.name)}</span>'
-        )
-        if not details:
-            out.append("</h2></li>")
-            return
-        check = item.check
-        if not check.critical:
-            label = "not critical: counts as warn" if status is Status.FAIL else "not critical"
-            out.append(f'<span class="tag">{label}</span>')
+        name, failing, other, tail = self._static(item.check)
+        out.append(_CARD[status])
+        out.append(name)
+        if status is Status.PASS:
+            out.append(other)
         else:
-            out.append('<span class="tag">critical</span>')
-        if check.component_type is not None:
-            out.append(f'<span class="tag">{_e(check.component_type)}</span>')
-        out.append("</h2>")
-        if status is not Status.PASS and item.output is not None:
-            out.append(f'<pre class="out">{_e(item.output)}</pre>')
+            out.append(failing if status is Status.FAIL else other)
+            if item.output is not None:
+                out.append(f"<pre>{_e(item.output)}</pre>")
         out.append("<dl>")
         if item.observed_value is not None:
             value = _value(item.observed_value)
             if item.observed_unit is not None:
                 value = f"{value} {item.observed_unit}"
-            out.append(f"<div><dt>observed</dt><dd>{_e(value)}</dd></div>")
-        out.append(f"<div><dt>took</dt><dd>{_took(item.duration)}</dd></div>")
+            out.append(f"<div><dt>observed<dd>{_e(value)}</div>")
         age = "this request" if item.age is None else f"{_span(item.age)} ago"
-        out.append(f"<div><dt>checked</dt><dd>{age}</dd></div>")
-        if check.component_id is not None:
-            out.append(f"<div><dt>component id</dt><dd>{_e(check.component_id)}</dd></div>")
+        out.append(f"<div><dt>took<dd>{_took(item.duration)}</div><div><dt>checked<dd>{age}</div>")
         if status is not Status.PASS and item.affected_endpoints:
-            out.append(f"<div><dt>affects</dt><dd>{_e(', '.join(item.affected_endpoints))}</dd></div>")
-        if check.links:
-            links = ", ".join(f"{rel}: {uri}" for rel, uri in check.links.items())
-            out.append(f"<div><dt>links</dt><dd>{_e(links)}</dd></div>")
-        out.append("</dl>")
-        changes = self.history.changes(check.name)
+            out.append(f"<div><dt>affects<dd>{_e(', '.join(item.affected_endpoints))}</div>")
+        out.append(tail)
+        changes = self.history.changes(item.check.name)
         if changes:
-            out.append('<p class="hl">Status changes</p><ol class="h">')
-            _timeline(out, changes, now, item.output)
+            out.append("<p class=hl>Status changes</p><ol class=h>")
+            self._timeline(out, changes, today, item.output)
             out.append("</ol>")
         out.append("</li>")
+
+    def _timeline(self, out: list[str], changes: list[Change], today: date, shown: str | None = None) -> None:
+        """Changes as list items, the newest first. A change that has ended is made once (per
+        day: its times carry their date unless it is today's); the one that holds is made anew,
+        without its output when the card shows that already."""
+        for change in changes:
+            if change.until is None:
+                output = None if change.output == shown else change.output
+                out.append(_change(change, self.history.held(change), today, output))
+                continue
+            rendered = change.rendered
+            if rendered is None or rendered[0] != today:
+                rendered = change.rendered = (
+                    today,
+                    _change(change, change.held or 0.0, today, change.output),
+                )
+            out.append(rendered[1])
 
     # --- the history as JSON ---
 
@@ -286,56 +318,36 @@ class Page:
             document["checks"] = {name: {"status": item.status} for name, item in report.checks.items()}
             return orjson.dumps(document)
         document["checks"] = {
-            name: {"status": item.status, "changes": _changes(self.history.changes(name))}
+            name: {"status": item.status, "changes": self._changes(name)}
             for name, item in report.checks.items()
         }
-        document["changes"] = _changes(self.history.changes(None))
+        document["changes"] = self._changes(None)
         return orjson.dumps(document, option=_DUMPS)
 
+    def _changes(self, name: str | None) -> list[dict[str, Any]]:
+        out = []
+        for change in self.history.changes(name):
+            entry: dict[str, Any] = {"status": change.status, "since": change.since}
+            if change.until is not None:
+                entry["until"] = change.until
+            entry["seconds"] = round(self.history.held(change), 3)
+            if change.output is not None and change.status is not Status.PASS:
+                entry["output"] = change.output
+            out.append(entry)
+        return out
 
-def _changes(changes: Sequence[tuple[Change, float, datetime | None]]) -> list[dict[str, Any]]:
-    out = []
-    for change, held, until in changes:
-        entry: dict[str, Any] = {"status": change.status, "since": change.since}
-        if until is not None:
-            entry["until"] = until
-        entry["seconds"] = round(held, 3)
-        if change.output is not None and change.status is not Status.PASS:
-            entry["output"] = change.output
-        out.append(entry)
-    return out
 
-
-def _timeline(
-    out: list[str],
-    changes: Sequence[tuple[Change, float, datetime | None]],
-    now: datetime,
-    shown: str | None = None,
-) -> None:
-    """The changes as list items; the output of the status that holds is left out when it is
-    ``shown`` already."""
-    for change, held, until in changes:
-        status = change.status
-        lasted = f"for {_span(held)} so far" if until is None else f"for {_span(held)}"
-        out.append(
-            f'<li class="s-{status.value}"><span class="b">{_icon(status)}{status.value}</span>'
-            f"<span>{_when(change.since, now)}</span><span class=mute>{lasted}</span>"
-        )
-        if (
-            change.output is not None
-            and status is not Status.PASS
-            and not (until is None and change.output == shown)
-        ):
-            out.append(f'<span class="ho">{_e(clip(change.output, _HISTORY_OUTPUT))}</span>')
-        out.append("</li>")
+def _change(change: Change, held: float, today: date, output: str | None) -> str:
+    status = change.status
+    lasted = f"for {_span(held)}" if change.until is not None else f"for {_span(held)} so far"
+    item = f"{_ITEM[status]}<span>{_when(change.since, today)}</span><span class=mute>{lasted}</span>"
+    if output is not None and status is not Status.PASS:
+        item += f"<code>{_e(clip(output, _HISTORY_OUTPUT))}</code>"
+    return item + "</li>"
 
 
 def _e(text: str) -> str:
     return html.escape(text, quote=True)
-
-
-def _icon(status: Status) -> str:
-    return f'<span class="i" aria-hidden="true">{_ICON[status]}</span>'
 
 
 def _value(value: object) -> str:
@@ -373,13 +385,19 @@ def _span(seconds: float) -> str:
     return f"{whole // 86400}d {whole % 86400 // 3600}h"
 
 
-def _when(moment: datetime, now: datetime) -> str:
+def _when(moment: datetime, today: date) -> str:
     """A time in UTC; with its date unless it is today's."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return f"{moment:%H:%M:%S}" if moment.date() == now.date() else f"{moment:%Y-%m-%d %H:%M:%S}"
+    elif moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    clock = f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
+    return clock if moment.date() == today else f"{moment.date().isoformat()} {clock}"
 
+
+# Per status: a card's start and a history item's start.
+_CARD = {s: f'<li class="c s-{s.value}"><h2><b class=b>{s.value}</b>' for s in Status}
+_ITEM = {s: f"<li class=s-{s.value}><b class=b>{s.value}</b>" for s in Status}
 
 # One style sheet for light and dark, phone and wide screen; allowed by its hash.
 _CSS = """\
@@ -392,49 +410,50 @@ _CSS = """\
 html{-webkit-text-size-adjust:100%;text-size-adjust:100%}
 body{margin:0;background:var(--bg);color:var(--fg);\
 font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","DejaVu Sans",sans-serif}
-.s-pass{--c:var(--pass);--cb:var(--pass-bg)}.s-warn{--c:var(--warn);--cb:var(--warn-bg)}\
-.s-fail{--c:var(--fail);--cb:var(--fail-bg)}
+.s-pass{--c:var(--pass);--cb:var(--pass-bg);--i:"\\2713"}.s-warn{--c:var(--warn);--cb:var(--warn-bg);--i:"!"}\
+.s-fail{--c:var(--fail);--cb:var(--fail-bg);--i:"\\2715"}
 .wrap{max-width:84rem;margin:0 auto;padding:0 1rem}
 .top{background:var(--card);border-top:.4rem solid var(--c);border-bottom:1px solid var(--line)}
 .top .wrap{display:flex;flex-wrap:wrap;align-items:center;gap:.5rem 2rem;padding-block:1.1rem}
 .big{display:flex;align-items:center;gap:.6rem;margin:0;color:var(--c);font-size:2.2rem;\
 line-height:1.1;font-weight:800;letter-spacing:.05em;text-transform:uppercase}
-.big .i{font-size:1.4rem;width:2.4rem;height:2.4rem}
+.b::before,.big::before{content:var(--i)/"";display:inline-flex;align-items:center;justify-content:center;\
+flex:none;width:1.4em;height:1.4em;border-radius:50%;background:var(--c);color:var(--card);\
+font-weight:800;line-height:1;letter-spacing:0}
+.big::before{font-size:1.4rem;width:2.4rem;height:2.4rem}
 .svc{flex:1 1 14rem;min-width:0}.svc p{margin:0}
 .name{font-weight:650;font-size:1.15rem;overflow-wrap:anywhere}
 .when{margin:0;font-size:.85rem;text-align:right}
 .mute{color:var(--mute)}
-.i{display:inline-flex;align-items:center;justify-content:center;flex:none;width:1.4em;height:1.4em;\
-border-radius:50%;background:var(--c);color:var(--card);font-weight:800;line-height:1}
-.reason{margin:1rem 0 0;padding:.6rem .9rem;border-radius:.5rem;background:var(--cb);color:var(--fg);\
+.reason{margin:1rem 0 0;padding:.6rem .9rem;border-radius:.5rem;background:var(--cb);\
 border-left:.3rem solid var(--c)}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,23rem),1fr));gap:.75rem;\
 margin:1rem 0;padding:0;list-style:none;align-items:start}
-.c{min-width:0;background:var(--card);border:1px solid var(--line);border-left:.3rem solid var(--c);\
+.c,.overall{min-width:0;background:var(--card);border:1px solid var(--line);border-left:.3rem solid var(--c);\
 border-radius:.5rem;padding:.7rem .9rem}
-.c h2{display:flex;flex-wrap:wrap;align-items:center;gap:.35rem .6rem;margin:0;font-size:1rem}
+h2{display:flex;flex-wrap:wrap;align-items:center;gap:.35rem .6rem;margin:0;font-size:1rem}
 .overall{--c:var(--line);margin:1rem 0}
 .b{display:inline-flex;align-items:center;gap:.35rem;padding:.1rem .55rem .1rem .15rem;\
 border-radius:1rem;background:var(--cb);color:var(--c);font-size:.75rem;font-weight:800;\
 letter-spacing:.05em;text-transform:uppercase;white-space:nowrap}
-.b .i{font-size:.85rem}
-.n{font:600 .95rem/1.3 ui-monospace,"SFMono-Regular",Menlo,Consolas,"DejaVu Sans Mono",monospace;\
-overflow-wrap:anywhere;min-width:0}
+.b::before{font-size:.85rem}
+code,pre{font-family:ui-monospace,"SFMono-Regular",Menlo,Consolas,"DejaVu Sans Mono",monospace}
+.n{font-size:.95rem;font-weight:600;line-height:1.3;overflow-wrap:anywhere;min-width:0}
 .tag{font-size:.72rem;font-weight:500;color:var(--mute);border:1px solid var(--line);\
 border-radius:.3rem;padding:0 .35rem}
-pre,code{font:.8rem/1.45 ui-monospace,"SFMono-Regular",Menlo,Consolas,"DejaVu Sans Mono",monospace}
-pre{margin:.55rem 0 0;padding:.45rem .6rem;border-radius:.35rem;background:var(--cb);\
-white-space:pre-wrap;overflow-wrap:anywhere}
+pre{margin:.55rem 0 0;padding:.45rem .6rem;border-radius:.35rem;background:var(--cb);font-size:.8rem;\
+line-height:1.45;white-space:pre-wrap;overflow-wrap:anywhere}
 dl{display:flex;flex-wrap:wrap;gap:.2rem 1.4rem;margin:.5rem 0 0;font-size:.85rem}
 dl div{min-width:0}dt{color:var(--mute);font-size:.72rem}dd{margin:0;overflow-wrap:anywhere}
 .hl{margin:.6rem 0 0;padding-top:.4rem;border-top:1px dashed var(--line);color:var(--mute);font-size:.72rem}
 .h{margin:.1rem 0 0;padding:0;list-style:none;font-size:.8rem}
 .overall .h{margin-top:.5rem}
 .h li{display:flex;flex-wrap:wrap;align-items:baseline;gap:0 .6rem;padding:.12rem 0}
-.h .b{font-size:.65rem}.h .b .i{font-size:.7rem}
-.ho{flex-basis:100%;padding-left:.2rem;color:var(--mute);overflow-wrap:anywhere;\
-font:.75rem/1.4 ui-monospace,"SFMono-Regular",Menlo,Consolas,"DejaVu Sans Mono",monospace}
+.h .b{font-size:.65rem}.h .b::before{font-size:.7rem}
+.h code{flex-basis:100%;padding-left:.2rem;color:var(--mute);font-size:.75rem;line-height:1.4;\
+overflow-wrap:anywhere}
 footer{padding:.5rem 0 2rem;color:var(--mute);font-size:.8rem}
+footer code{font-size:.75rem}
 a{color:inherit}
 @media (max-width:40rem){.when{text-align:left}.big{font-size:1.8rem}.top .wrap{gap:.4rem 1rem}}
 """

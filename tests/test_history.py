@@ -21,12 +21,13 @@ class Clock:
 
     def __init__(self) -> None:
         self.seconds = 0.0
+        self.wall_offset = 0.0
 
     def monotonic(self) -> float:
         return self.seconds
 
     def wall(self) -> datetime:
-        return START + timedelta(seconds=self.seconds)
+        return START + timedelta(seconds=self.seconds + self.wall_offset)
 
 
 def history_with(clock: Clock, size: int = HISTORY_SIZE) -> tuple[Events, History]:
@@ -45,10 +46,11 @@ def test_each_change_holds_until_the_next_and_the_last_until_now() -> None:
     changes = history.changes("db")
 
     assert [(Status.FAIL, 15.0, None), (Status.PASS, 60.0, START + timedelta(seconds=60))] == [
-        (change.status, held, until) for change, held, until in changes
+        (change.status, history.held(change), change.until) for change in changes
     ]
-    assert "connection refused" == changes[0][0].output
-    assert START + timedelta(seconds=60) == changes[0][0].since
+    assert [None, 60.0] == [change.held for change in changes]  # the first still holds
+    assert "connection refused" == changes[0].output
+    assert START + timedelta(seconds=60) == changes[0].since
 
 
 def test_only_the_last_changes_are_kept_per_check() -> None:
@@ -62,7 +64,7 @@ def test_only_the_last_changes_are_kept_per_check() -> None:
         events.emit(StatusChange("cache", None, status, None))
 
     assert HISTORY_SIZE == 20 == len(history.changes("db")) == len(history.changes("cache"))
-    assert [99.0, 98.0] == [change.at for change, _, _ in history.changes("db")[:2]]
+    assert [99.0, 98.0] == [change.at for change in history.changes("db")[:2]]
 
 
 def test_the_overall_status_of_health_is_kept_and_other_endpoints_are_not() -> None:
@@ -71,19 +73,21 @@ def test_the_overall_status_of_health_is_kept_and_other_endpoints_are_not() -> N
     events.emit(StatusChange(None, None, Status.WARN, None, "not passing: db", probe="health"))
     events.emit(StatusChange(None, None, Status.FAIL, None, probe="readyz"))
 
-    assert [Status.WARN] == [change.status for change, _, _ in history.changes(None)]
-    assert () == history.changes("db")
+    assert [Status.WARN] == [change.status for change in history.changes(None)]
+    assert [] == history.changes("db")
 
 
-def test_a_wall_clock_that_jumps_back_never_makes_a_duration_negative() -> None:
+def test_a_wall_clock_set_back_does_not_change_how_long_a_status_held() -> None:
     clock = Clock()
     events, history = history_with(clock)
-    clock.seconds = 100
     events.emit(StatusChange("db", None, Status.PASS, None))
 
-    clock.seconds = 50
+    clock.seconds, clock.wall_offset = 30, -3600.0  # NTP moved the wall clock back an hour
+    events.emit(StatusChange("db", Status.PASS, Status.FAIL, 30))
+    passed = history.changes("db")[1]
 
-    assert 0.0 == history.changes("db")[0][1]
+    assert 30.0 == passed.held
+    assert START - timedelta(seconds=3570) == passed.until
 
 
 async def test_the_whole_history_stays_bounded_however_often_checks_flap() -> None:
