@@ -42,6 +42,32 @@ if CHROMIUM is None or CHROMEDRIVER is None:
 APPS = Path(__file__).resolve().parent / "apps"
 TOKEN = "page-test-token-0123456789"
 DEMO_TOKEN = "demo-token-change-me"
+# A status reads as the icon the style sheet draws before its word, then the word.
+SNAPSHOT = """
+const big = document.querySelector("h1.big");
+if (!big || document.readyState !== "complete") return null;
+const text = (element) => (element ? element.textContent : null);
+const icon = (element) => getComputedStyle(element, "::before").content.split(" / ")[0];
+const shown = (element) => icon(element).replaceAll('"', "") + " " + element.textContent;
+return {
+  overall: shown(big),
+  header: text(document.querySelector("header")),
+  footer: text(document.querySelector("footer")),
+  title: document.title,
+  origin: performance.timeOrigin,
+  pwned: window.pwned === undefined ? null : String(window.pwned),
+  markup: document.querySelectorAll("main script, main img").length,
+  checks: [...document.querySelectorAll("li.c")].map((card) => [
+    text(card.querySelector(".n")),
+    {
+      status: shown(card.querySelector("h2 .b")),
+      output: text(card.querySelector("pre")),
+      details: card.querySelectorAll("pre, dl, .h").length,
+      history: [...card.querySelectorAll(".h li")].map((item) => item.className),
+    },
+  ]),
+};
+"""
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -76,10 +102,19 @@ class Browser:
 
     def open(self, url: str) -> None:
         self.driver.get(url)
-        self.wait_for(lambda: self.driver.find_elements(By.CSS_SELECTOR, "h1.big"))
+        self.wait_for(lambda: self.snapshot())
 
     def wait_for(self, condition: Callable[[], object], timeout: float = 10) -> None:
         WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(lambda _: condition())
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the page shows, read in one script, so a reload cannot come between two reads;
+        empty while no page is there."""
+        shown: dict[str, Any] | None = self.driver.execute_script(SNAPSHOT)
+        if not shown:
+            return {}
+        shown["checks"] = dict(shown["checks"])  # pairs: a JavaScript object would lose the order
+        return shown
 
     def problems(self) -> list[dict[str, Any]]:
         """Console errors and warnings (scripts, CSP violations, failed loads), but for the page's
@@ -91,34 +126,6 @@ class Browser:
             if entry["level"] in ("SEVERE", "WARNING")
             and not (entry["source"] == "network" and "with a status of 503" in entry["message"])
         ]
-
-    def text(self, selector: str = "body") -> str:
-        return str(self.driver.find_element(By.CSS_SELECTOR, selector).get_attribute("textContent"))
-
-    def shown(self, element: Any) -> str:
-        """A status as it shows: the icon the style sheet draws before it, and its word."""
-        icon = self.driver.execute_script(
-            "return getComputedStyle(arguments[0], '::before').content", element
-        )
-        return f"{str(icon).split(' / ')[0].strip(chr(34))} {element.get_attribute('textContent')}"
-
-    def overall(self) -> str:
-        return self.shown(self.driver.find_element(By.CSS_SELECTOR, "h1.big"))
-
-    def statuses(self) -> dict[str, str]:
-        """Each check's name and status, as the page shows them, in its order."""
-        cards = self.driver.find_elements(By.CSS_SELECTOR, "li.c")
-        return {
-            str(card.find_element(By.CSS_SELECTOR, ".n").get_attribute("textContent")): self.shown(
-                card.find_element(By.CSS_SELECTOR, ".b")
-            )
-            for card in cards
-        }
-
-    def card(self, name: str) -> Any:
-        return self.driver.find_element(
-            By.XPATH, f"//li[contains(@class, 'c ')][.//*[@class='n' and text()='{name}']]"
-        )
 
     def screenshot(self, path: Path, width: int, *, dark: bool = False) -> Path:
         """The whole page at ``width`` CSS pixels, light or dark."""
@@ -184,6 +191,7 @@ def test_the_page_loads_clean_and_shows_every_status_failing_first(
 ) -> None:
     browser = browsers(AUTHORIZED)
     browser.open(f"{service.url}/health")
+    page = browser.snapshot()
     shots = [
         browser.screenshot(tmp_path / "status-page-wide.png", 1280),
         browser.screenshot(tmp_path / "status-page-dark.png", 1280, dark=True),
@@ -192,18 +200,17 @@ def test_the_page_loads_clean_and_shows_every_status_failing_first(
     print(f"screenshots: {', '.join(map(str, shots))}")
 
     assert [] == browser.problems()
-    assert WARN == browser.overall()
+    assert WARN == page["overall"]
     assert {
         "mail:connections": FAIL,
         "notes": WARN,
         "postgres:responseTime": PASS,
         "billing-api": PASS,
         "disk:utilization": PASS,
-    } == browser.statuses()
-    assert list(browser.statuses())[:2] == ["mail:connections", "notes"]
-    assert browser.driver.find_element(By.CSS_SELECTOR, "h1.big").is_displayed()
-    assert "Billing API \u00b7 version 3 \u00b7 release 3.1.4" in browser.text("header")
-    assert "ConnectionRefusedError (error id" in browser.text(".c.s-fail pre")
+    } == {name: check["status"] for name, check in page["checks"].items()}
+    assert ["mail:connections", "notes"] == list(page["checks"])[:2]
+    assert "Billing API \u00b7 version 3 \u00b7 release 3.1.4" in page["header"]
+    assert page["checks"]["mail:connections"]["output"].startswith("ConnectionRefusedError (error id")
     assert all(shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") for shot in shots)
 
 
@@ -212,24 +219,24 @@ def test_a_failure_shows_within_one_refresh_and_enters_the_history(
 ) -> None:
     browser = browsers(AUTHORIZED)
     browser.open(f"{service.url}/health")
-    loaded = browser.driver.execute_script("return performance.timeOrigin")
+    loaded = browser.snapshot()["origin"]
 
     set_check(service, "postgres:responseTime", "fail", "timed out after 0.5s")
     changed = time.monotonic()
     browser.wait_for(
-        lambda: "fail" in str(browser.card("postgres:responseTime").get_attribute("class")),
+        lambda: browser.snapshot().get("checks", {}).get("postgres:responseTime", {}).get("status") == FAIL,
         timeout=REFRESH + 5,
     )
     seen = time.monotonic() - changed
-    card = browser.card("postgres:responseTime")
-    history = [item.get_attribute("class") for item in card.find_elements(By.CSS_SELECTOR, ".h li")]
+    page = browser.snapshot()
+    postgres = page["checks"]["postgres:responseTime"]
     timeline = orjson.loads(httpx2.get(f"{service.url}/health?history", headers=AUTHORIZED).content)
 
     assert seen <= REFRESH + 2  # within one refresh, with room for a slow machine
-    assert loaded != browser.driver.execute_script("return performance.timeOrigin")  # it reloaded itself
-    assert FAIL == browser.overall()
-    assert "timed out after 0.5s" == card.find_element(By.CSS_SELECTOR, "pre").get_attribute("textContent")
-    assert ["s-fail", "s-pass"] == history
+    assert loaded != page["origin"]  # the page reloaded itself
+    assert FAIL == page["overall"]
+    assert "timed out after 0.5s" == postgres["output"]
+    assert ["s-fail", "s-pass"] == postgres["history"]
     assert ["fail", "pass"] == [c["status"] for c in timeline["checks"]["postgres:responseTime"]["changes"]]
     assert [] == browser.problems()
 
@@ -241,12 +248,14 @@ def test_markup_in_an_output_is_shown_as_text_and_never_runs(
     browser.open(f"{service.url}/health")
     time.sleep(0.5)  # time for an injected script or image error handler to run, were there one
 
-    output = browser.card("notes").find_element(By.CSS_SELECTOR, "pre").get_attribute("textContent")
+    page = browser.snapshot()
 
-    assert "pwned" not in browser.driver.title
-    assert browser.driver.execute_script("return window.pwned === undefined") is True
-    assert [] == browser.driver.find_elements(By.CSS_SELECTOR, "main script, main img")
-    assert str(output).startswith("<script>document.title='pwned';window.pwned=1</script><img src=x")
+    assert "pwned" not in page["title"]
+    assert page["pwned"] is None
+    assert 0 == page["markup"]
+    assert page["checks"]["notes"]["output"].startswith(
+        "<script>document.title='pwned';window.pwned=1</script><img src=x"
+    )
     assert [] == browser.problems()  # not even a blocked attempt
 
 
@@ -255,14 +264,17 @@ def test_an_anonymous_browser_sees_statuses_and_no_output(
 ) -> None:
     browser = browsers()
     browser.open(f"{service.url}/health")
-    page = browser.driver.page_source
+    page = browser.snapshot()
+    source = browser.driver.page_source
 
-    assert WARN == browser.overall()
-    assert {"mail:connections": FAIL, "notes": WARN}.items() <= browser.statuses().items()
-    assert [] == browser.driver.find_elements(By.CSS_SELECTOR, "pre, dl, .h")
+    assert WARN == page["overall"]
+    assert {"mail:connections": FAIL, "notes": WARN}.items() <= {
+        name: check["status"] for name, check in page["checks"].items()
+    }.items()
+    assert all(0 == check["details"] for check in page["checks"].values())
     for detail in ("ConnectionRefusedError", "notes waiting", "Billing API", "billing", "3.1.4"):
-        assert detail not in page.replace("billing-api", "")
-    assert "shown to authorized requests only" in browser.text("footer")
+        assert detail not in source.replace("billing-api", "")
+    assert "shown to authorized requests only" in page["footer"]
     assert [] == browser.problems()
 
 
@@ -274,7 +286,7 @@ def test_the_demo_signs_a_browser_in_with_a_cookie_not_a_url(
     try:
         browser = browsers()
         browser.open(f"{demo.url}/health")
-        anonymous = browser.driver.find_elements(By.CSS_SELECTOR, "pre")
+        anonymous = browser.snapshot()
 
         browser.driver.get(f"{demo.url}/login")
         browser.driver.find_element(By.ID, "token").send_keys("not the token")
@@ -282,21 +294,21 @@ def test_the_demo_signs_a_browser_in_with_a_cookie_not_a_url(
         browser.wait_for(lambda: browser.driver.find_elements(By.CSS_SELECTOR, "[role=alert]"))
         browser.driver.find_element(By.ID, "token").send_keys(DEMO_TOKEN)
         browser.driver.find_element(By.CSS_SELECTOR, "form[action='/login'] button").click()
-        browser.wait_for(lambda: browser.driver.find_elements(By.CSS_SELECTOR, "h1.big"))
+        browser.wait_for(lambda: browser.snapshot())
         signed_in = browser.driver.current_url
         cookies = browser.driver.get_cookies()
         script_sees = browser.driver.execute_script("return document.cookie")
-        shown = browser.text("main")
+        mail = browser.snapshot()["checks"]["mail:connections"]
         problems = browser.problems()
     finally:
         demo.stop()
 
-    assert [] == anonymous
+    assert all(0 == check["details"] for check in anonymous["checks"].values())
     assert f"{demo.url}/health" == signed_in  # no token in any URL
     assert [("healthkit_demo_session", True, "Strict", False)] == [
         (c["name"], c["httpOnly"], c["sameSite"], c["secure"]) for c in cookies
     ]
     assert DEMO_TOKEN not in cookies[0]["value"]
     assert "" == script_sees
-    assert "cannot connect to 127.0.0.1" in shown  # the mail relay's output: details
+    assert mail["output"].startswith("cannot connect to 127.0.0.1")  # the mail relay's output: details
     assert [] == [p for p in problems if "/login" not in p["message"] or "401" not in p["message"]]
