@@ -57,6 +57,10 @@ class PageSettings(Protocol):
     @property
     def description(self) -> str | None: ...
     @property
+    def notes(self) -> Sequence[str]: ...
+    @property
+    def links(self) -> Mapping[str, str] | None: ...
+    @property
     def cache_control(self) -> str | None: ...
 
 
@@ -132,17 +136,16 @@ class Page:
         # check name -> (the check, then what _static gives)
         self._checks: dict[str, tuple[Check, str, str, str, str]] = {}
         self._service = settings.service_id
-        self._head = _e(
-            " \u00b7 ".join(
-                part
-                for part in (
-                    settings.description,
-                    settings.version and f"version {settings.version}",
-                    settings.release_id and f"release {settings.release_id}",
-                )
-                if part
-            )
+        # The service's own fields, shown with details: a line of what it is, its notes, its links.
+        about = (
+            settings.description,
+            settings.version and f"version {settings.version}",
+            settings.release_id and f"release {settings.release_id}",
         )
+        lines = [" \u00b7 ".join(part for part in about if part), *settings.notes]
+        if settings.links:
+            lines.append(", ".join(f"{rel}: {uri}" for rel, uri in settings.links.items()))
+        self._head = "".join(f"<p class=mute>{_e(line)}</p>" for line in lines if line)
         shared = [(b"cache-control", settings.cache_control.encode())] if settings.cache_control else []
         private = [(b"cache-control", b"private, no-store")]  # details are never stored
         page = [(b"content-type", b"text/html; charset=utf-8"), *_LOCKED_DOWN]
@@ -195,8 +198,8 @@ class Page:
             f'</head><body><header class="top s-{word}"><div class=wrap>',
             f"<h1 class=big>{word}</h1><div class=svc><p class=name>{_e(name)}</p>",
         ]
-        if details and self._head:
-            out.append(f"<p class=mute>{self._head}</p>")
+        if details:
+            out.append(self._head)
         summary = " \u00b7 ".join(
             f"{counts[s]} {label}"
             for s, label in ((Status.FAIL, "failing"), (Status.WARN, "warning"), (Status.PASS, "passing"))

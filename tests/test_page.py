@@ -335,3 +335,18 @@ async def test_history_is_only_on_health() -> None:
     response = await request(Starlette(routes=health.routes()), path="/readyz?history")
 
     assert "application/health+json" == response.headers["content-type"]
+
+
+async def test_the_services_own_fields_are_details_too() -> None:
+    app = secured(
+        description="Orders API", release_id="3.1.4", notes=["<on call: #orders>"], links={"about": "/d"}
+    )
+
+    authorized = (await request(app, headers={**BROWSER, **AUTHORIZED})).text
+    anonymous = (await request(app, headers=BROWSER)).text
+
+    assert "<p class=mute>Orders API \u00b7 version 3 \u00b7 release 3.1.4</p>" in authorized
+    assert "<p class=mute>&lt;on call: #orders&gt;</p>" in authorized
+    assert "<p class=mute>about: /d</p>" in authorized
+    for field in ("Orders API", "3.1.4", "on call", "about: /d", "orders"):
+        assert field not in anonymous
