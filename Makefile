@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	@echo "healthkit demo on http://$(HOST):$(PORT)/health (Ctrl-C stops it); details:"
 	@echo "  curl -H 'Authorization: Bearer demo-token-change-me' http://$(HOST):$(PORT)/health"
+	@echo "  or in a browser: http://$(HOST):$(PORT)/login (the same token), then the status page at /health"
 	HEALTHKIT_DEMO_PORT=$(PORT) $(BIN)/python -m uvicorn demo:app --app-dir examples --host $(HOST) --port $(PORT)
 
 test: lint typecheck pytest

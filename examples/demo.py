@@ -23,6 +23,14 @@ as a real service would do on a reachable port; without it every endpoint answer
 
     curl -H 'Authorization: Bearer demo-token-change-me' http://127.0.0.1:8000/health
 
+A browser opening /health gets the status page (statuses only); to see details there, sign in at
+http://127.0.0.1:8000/login with the same token. The form POSTs it once (never in a URL, so no
+access log, history, bookmark or Referer holds it) and gets back a session cookie: HttpOnly (no
+script reads it), SameSite=Strict (no other site's page or link sends it), Secure when the demo
+is served over HTTPS, for 8 hours. The cookie holds an expiry and its HMAC under a key derived
+from the token, so it works with several workers, dies with a new token, and is not the token
+itself. ``POST /logout`` drops it.
+
 Settings come from the environment, with defaults that need no setup:
 HEALTHKIT_DEMO_DB (an SQLite file), HEALTHKIT_DEMO_MAIL_PORT (2525), HEALTHKIT_DEMO_PORT (the
 port the demo serves on, 8000), HEALTHKIT_DEMO_UPSTREAM_URL (default: the demo's own
@@ -34,17 +42,21 @@ their passwords never appear in the answers.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
 import sqlite3
 import tempfile
 import time
 from contextlib import closing, suppress
 from pathlib import Path
+from urllib.parse import parse_qs
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from healthkit import Check, Health, Probe, Result, Status, StatusChange, bearer_token
@@ -126,6 +138,32 @@ if POSTGRES_DSN:  # one connection per call here; a real service passes its asyn
 if REDIS_URL:
     checks.append(Check("redis:responseTime", redis.ping(REDIS_URL), component_type="datastore", cache_ttl=2))
 
+# --- who may see details: the bearer token, or a browser's session from /login ---
+
+SESSION_COOKIE = "healthkit_demo_session"
+SESSION_SECONDS = 8 * 3600
+_SESSION_KEY = hmac.new(TOKEN.encode(), b"healthkit demo session", hashlib.sha256).digest()
+_bearer = bearer_token(TOKEN)
+
+
+def session_value(expires: int) -> str:
+    """The cookie's value: when it expires, and an HMAC of that under a key made from the token."""
+    mac = hmac.new(_SESSION_KEY, str(expires).encode(), hashlib.sha256).hexdigest()
+    return f"{expires}.{mac}"
+
+
+def valid_session(value: str | None) -> bool:
+    expires, dot, _ = (value or "").partition(".")
+    if not dot or not expires.isdigit() or int(expires) < time.time():
+        return False
+    return hmac.compare_digest(session_value(int(expires)).encode(), (value or "").encode())
+
+
+def authorize(request: Request) -> bool:
+    """``Authorization: Bearer <token>`` (curl, monitoring) or the session cookie (a browser)."""
+    return _bearer(request) is True or valid_session(request.cookies.get(SESSION_COOKIE))
+
+
 health = Health(
     checks,
     service_id="healthkit-demo",
@@ -134,7 +172,7 @@ health = Health(
     description="healthkit demo service",
     # /health shows details to requests with the token; so does /readyz here (probes show
     # statuses only by default).
-    authorize=bearer_token(TOKEN),
+    authorize=authorize,
     readiness=Probe(details="when_authorized"),
 )
 # Its own registry, so that the demo can be imported more than once (as the tests do); a service
@@ -145,8 +183,78 @@ metrics = health.observe(PrometheusMetrics(CollectorRegistry()))
 async def home(request: Request) -> PlainTextResponse:
     return PlainTextResponse(
         "healthkit demo: GET /health /livez /readyz /startupz /metrics, OPTIONS / (readiness),"
-        " POST /jobs?count=N, POST|DELETE /maintenance, POST /upstream?answer=pass|warn|fail|404|500\n"
+        " POST /jobs?count=N, POST|DELETE /maintenance, POST /upstream?answer=pass|warn|fail|404|500;"
+        " in a browser: /health (the status page), /login (details on it)\n"
     )
+
+
+_LOGIN_CSS = (
+    "body{margin:3rem auto;max-width:24rem;padding:0 1rem;font:16px/1.5 system-ui,sans-serif;"
+    "color-scheme:light dark}input,button{font:inherit;padding:.4rem .6rem}"
+    "input{display:block;width:100%;margin:.25rem 0 .75rem}.alert{color:#cf222e}"
+)
+_LOGIN_HEADERS = {
+    # The form posts to this origin only; nothing else loads, nothing may frame it.
+    "content-security-policy": (
+        "default-src 'none'; style-src 'sha256-"
+        + base64.b64encode(hashlib.sha256(_LOGIN_CSS.encode()).digest()).decode()
+        + "'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
+}
+
+
+def login_form(alert: str = "", status_code: int = 200) -> HTMLResponse:
+    body = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>healthkit demo: sign in</title><style>{_LOGIN_CSS}</style></head><body>"
+        "<h1>healthkit demo</h1><p>The token shows the details on the status page at "
+        '<a href="/health">/health</a>: outputs, values and history.</p>'
+        f"{alert}"
+        '<form method="post" action="/login"><label for="token">Token</label>'
+        '<input id="token" name="token" type="password" autocomplete="current-password" required>'
+        '<button type="submit">Sign in</button></form>'
+        '<form method="post" action="/logout"><p><button type="submit">Sign out</button></p></form>'
+        "</body></html>"
+    )
+    return HTMLResponse(body, status_code, headers=_LOGIN_HEADERS)
+
+
+def same_site(request: Request) -> bool:
+    """A browser says where a request comes from (Sec-Fetch-Site); another site may not sign in."""
+    return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
+
+
+async def login(request: Request) -> Response:
+    """GET: the form. POST: the token, once, in the body; a session cookie for the browser."""
+    if request.method == "GET":
+        return login_form()
+    if not same_site(request):
+        return PlainTextResponse("Sign in from the demo's own /login page.\n", status_code=403)
+    body = await request.body()
+    token = parse_qs(body[:4096].decode("latin-1")).get("token", [""])[0]
+    if not hmac.compare_digest(token.encode(), TOKEN.encode()):
+        return login_form('<p class="alert" role="alert">That is not the token.</p>', 401)
+    response = RedirectResponse("/health", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session_value(int(time.time()) + SESSION_SECONDS),
+        max_age=SESSION_SECONDS,
+        path="/",
+        secure=request.url.scheme == "https",
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+async def logout(request: Request) -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
 
 
 async def add_jobs(request: Request) -> JSONResponse:
@@ -197,6 +305,8 @@ app = Starlette(
         Route("/maintenance", maintenance, methods=["POST", "DELETE"]),
         Route("/upstream/health", upstream_health),
         Route("/upstream", set_upstream, methods=["POST"]),
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
     ],
     lifespan=health.lifespan,
 )

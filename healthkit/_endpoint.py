@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from ._observe import Observers, ProbeAnswered
+from ._page import Page
 from ._report import Renderer, Report
 from ._status import Status
 from ._text import clip, seconds
@@ -173,9 +174,11 @@ class Endpoint:
         details: str,
         authorize: Authorizer | None,
         observers: Observers | None = None,
+        page: Page | None = None,
     ) -> None:
         self.name = name
         self._observers = observers if observers is not None else Observers()
+        self._page = page  # /health's status page and ?history (_page.py); None on the probes
         self.details = details
         self._run = run
         self._checks = checks
@@ -209,6 +212,11 @@ class Endpoint:
             text = text or wants_text
         else:
             text, excluded, one = wants_text, (), None
+        try:
+            view = None if self._page is None else self._page.view(scope)
+        except ValueError as refusal:
+            await self._responder.error(400, str(refusal), send, extra=extra)
+            return
         if self._authorize is None:
             report = await self._run(self.name, excluded, one)
             details = self.details == "always"
@@ -216,17 +224,20 @@ class Endpoint:
             report, details = await self._run_authorized(scope, receive, excluded, one)
         extra.append(self._vary)
         status = report.status
-        try:
-            if text:
-                body = self._renderer.render_text(report, details=details)
-            else:
-                body = self._renderer.render(report, details=details)
-        except (TypeError, ValueError):
-            # Results are checked once per call and settings when built; this is the last net.
-            _log.exception("The %s answer could not be serialized", self.name)
-            status, text, body = Status.FAIL, False, _UNSERIALIZABLE
-        private = self._authorize is not None and details
-        await self._responder.health(method, status, body, send, text=text, extra=extra, private=private)
+        if view is not None:
+            await view.send(method, report, details, send, extra)
+        else:
+            try:
+                if text:
+                    body = self._renderer.render_text(report, details=details)
+                else:
+                    body = self._renderer.render(report, details=details)
+            except (TypeError, ValueError):
+                # Results are checked once per call and settings when built; this is the last net.
+                _log.exception("The %s answer could not be serialized", self.name)
+                status, text, body = Status.FAIL, False, _UNSERIALIZABLE
+            private = self._authorize is not None and details
+            await self._responder.health(method, status, body, send, text=text, extra=extra, private=private)
         if self._observers:
             duration = time.perf_counter() - started
             code = self._responder.code(status)

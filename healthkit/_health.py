@@ -14,9 +14,11 @@ from starlette.types import Message, Receive, Scope, Send
 from ._check import Check, require_text
 from ._endpoint import DEFAULT_STATUS_CODES, Authorizer, Endpoint, Responder, validate_status_codes
 from ._events import Events, Listener
+from ._history import History
 from ._lifecycle import Lifecycle
 from ._loops import AsyncioLoop, Loop, asyncio_loop
 from ._observe import Observer, Observers
+from ._page import Page
 from ._probe import DEFAULT_DETAILS, ENDPOINTS, Probe, select
 from ._redact import Redactor
 from ._refresh import Refresher
@@ -129,6 +131,7 @@ class Health:
             notes=settings.notes,
             links=settings.links,
         )
+        page = Page(History(self._events), settings)  # /health's status page and ?history
         self._selections: dict[str, Selection] = {}
         self._codes: dict[str, Mapping[Status, int]] = {}
         self._endpoints: dict[str, Endpoint] = {}
@@ -155,6 +158,7 @@ class Health:
                 details=probe.details or DEFAULT_DETAILS[name],
                 authorize=settings.authorize,
                 observers=self._observers,
+                page=page if name == "health" else None,
             )
         self._document = document
         self._lifecycle.started = not self._selections["startupz"].states

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -201,3 +202,57 @@ async def test_demo_shows_details_only_with_its_token(demo: ModuleType) -> None:
 
     assert {"status", "checks"} == set(anonymous)
     assert "healthkit-demo" == authorized["serviceId"]
+
+
+@pytest.mark.shipping_defaults
+async def test_demo_signs_a_browser_in_with_a_session_cookie_never_a_url(demo: ModuleType) -> None:
+    transport = httpx2.ASGITransport(app=demo.app)
+    async with (
+        lifespan(demo.app),
+        httpx2.AsyncClient(transport=transport, base_url="http://testserver") as client,
+    ):
+        form = await client.get("/login")
+        wrong = await client.post("/login", data={"token": "not-the-token"})
+        anonymous = document(await client.get("/health"))
+        signed_in = await client.post("/login", data={"token": "demo-token-change-me"})
+        authorized = document(await client.get("/health"))
+        signed_out = await client.post("/logout")
+        after = document(await client.get("/health"))
+
+    cookie = signed_in.headers["set-cookie"]
+    assert 'form method="post" action="/login"' in form.text
+    assert "form-action 'self'" in form.headers["content-security-policy"]
+    assert 401 == wrong.status_code
+    assert "That is not the token." in wrong.text
+    assert (303, "/health") == (signed_in.status_code, signed_in.headers["location"])
+    assert cookie.startswith("healthkit_demo_session=")
+    assert {"HttpOnly", "Max-Age=28800", "Path=/", "SameSite=strict"} <= set(cookie.split("; "))
+    assert "Secure" not in cookie  # served over plain HTTP here; Secure over HTTPS
+    assert "demo-token-change-me" not in cookie
+    assert {"status", "checks"} == set(anonymous)
+    assert "healthkit-demo" == authorized["serviceId"]
+    assert 303 == signed_out.status_code
+    assert {"status", "checks"} == set(after)
+
+
+async def test_demo_refuses_a_sign_in_from_another_site(demo: ModuleType) -> None:
+    transport = httpx2.ASGITransport(app=demo.app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        response = await client.post(
+            "/login", data={"token": "demo-token-change-me"}, headers={"sec-fetch-site": "cross-site"}
+        )
+
+    assert 403 == response.status_code
+    assert "set-cookie" not in response.headers
+
+
+async def test_demo_sessions_expire_and_cannot_be_forged(demo: ModuleType) -> None:
+    later = int(time.time()) + 60
+
+    assert demo.valid_session(demo.session_value(later))
+    assert not demo.valid_session(demo.session_value(int(time.time()) - 1))
+    assert not demo.valid_session(f"{later + 3600}.{demo.session_value(later).split('.')[1]}")
+    assert not demo.valid_session(f"{later}.{'0' * 64}")
+    assert not demo.valid_session("")
+    assert not demo.valid_session(None)
+    assert not demo.valid_session("demo-token-change-me")

@@ -139,7 +139,14 @@ async def test_cache_control_is_no_store_by_default_and_settable() -> None:
 
 @pytest.mark.parametrize(
     "accept",
-    ["*/*", "application/json", "application/xml", "text/html;q=0.9", "text/plain, application/json", ""],
+    [
+        "*/*",
+        "application/json",
+        "application/xml",
+        "text/html;q=0.9, application/json",
+        "text/plain, application/json",
+        "",
+    ],
 )
 async def test_any_accept_header_gets_an_answer_never_406(accept: str) -> None:
     response = await request(health_with(None), headers={"accept": accept})
