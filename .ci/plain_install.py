@@ -1,9 +1,13 @@
 """Run by .ci/run in a venv holding a plain install (the declared dependencies only, no extras).
 
-It imports and serves a probe; using a catalog module without its driver names the extra that installs it.
+It imports and serves probes; using a catalog module without its driver names the extra that installs it.
+.ci/run runs it with the newest versions and with starlette, anyio and orjson at their floors: the test
+suite itself needs a newer anyio (its test extra), so this is where the library's own anyio floor runs.
 """
 
 import asyncio
+import threading
+import time
 
 import healthkit_checks.tcp  # noqa: F401  (a catalog module without a driver)
 from healthkit import Check, Health
@@ -26,10 +30,7 @@ for make, extra in [
         raise AssertionError(message)
 
 
-async def main() -> None:
-    async def ok() -> None:
-        return None
-
+async def probe(health: Health) -> int:
     sent = []
 
     async def receive() -> dict:
@@ -38,9 +39,30 @@ async def main() -> None:
     async def send(message: dict) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "GET", "path": "/", "headers": []}
-    await Health([Check("db", ok)])(scope, receive, send)
-    assert sent[0]["status"] == 200, sent
+    await health({"type": "http", "method": "GET", "path": "/", "headers": []}, receive, send)
+    return sent[0]["status"]
+
+
+async def main() -> None:
+    async def ok() -> None:
+        return None
+
+    assert await probe(Health([Check("db", ok)])) == 200
+
+    # A sync check runs in a worker thread. Past its timeout the probe answers without it; when the
+    # thread ends at last, it hands its end back to the event loop, and a probe passes again.
+    gate = threading.Event()
+
+    def legacy() -> None:
+        gate.wait(10)
+
+    hung = Health([Check("legacy", legacy, timeout=0.1)])
+    assert await probe(hung) == 503
+    gate.set()
+    deadline = time.monotonic() + 4
+    while (status := await probe(hung)) != 200:
+        assert time.monotonic() < deadline, f"still {status} after the check's thread ended"
+        await asyncio.sleep(0.01)
 
 
 asyncio.run(main())
