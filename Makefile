@@ -48,7 +48,8 @@ pytest: $(STAMP)
 # pip. The install fails if a floor cannot be installed, and the check fails unless every floor was.
 # Only pytest runs here: ruff and mypy check style and types in the newest environment (`make test`).
 $(LOWEST_STAMP): pyproject.toml .ci/floors.py
-	@test -n "$(LOWEST_PYTHON)" || (echo "make test-lowest needs python3.11 (the floor of requires-python); set LOWEST_PYTHON=/path/to/python3.11"; exit 1)
+	@test -n "$(LOWEST_PYTHON)" || \
+		(echo "make test-lowest needs python3.11; set LOWEST_PYTHON=/path/to/python3.11"; exit 1)
 	rm -rf $(LOWEST_VENV)
 	$(LOWEST_PYTHON) -m venv $(LOWEST_VENV)
 	$(LOWEST_BIN)/python -m pip install --quiet --upgrade pip
