@@ -1,4 +1,5 @@
 # healthkit: `make demo` starts the demo service, `make test` runs the whole test suite.
+# `make test-lowest` runs the tests again with every direct dependency at the floor pyproject.toml declares.
 # Needs only Python 3.11 (or newer) and make: the virtual environment is created on first use.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -8,10 +9,15 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
+LOWEST_PYTHON ?= $(shell command -v python3.11)
+LOWEST_VENV := .venv-lowest
+LOWEST_BIN := $(LOWEST_VENV)/bin
+LOWEST_STAMP := $(LOWEST_VENV)/.installed
+
 BENCH_VENV := bench/.venv
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest test-lowest bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "healthkit needs Python 3.11 or newer; set PYTHON=/path/to/python3.11")'
@@ -38,6 +44,24 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+# The lowest versions pyproject.toml allows, on the lowest Python it allows: .ci/floors.py pins each
+# direct dependency (runtime, extras, test tools) to its `>=` floor; what those need in turn is left to
+# pip. The install fails if a floor cannot be installed, and the check fails unless every floor was.
+# Only pytest runs here: ruff and mypy check style and types in the newest environment (`make test`).
+$(LOWEST_STAMP): pyproject.toml .ci/floors.py
+	@test -n "$(LOWEST_PYTHON)" || \
+		(echo "make test-lowest needs python3.11; set LOWEST_PYTHON=/path/to/python3.11"; exit 1)
+	rm -rf $(LOWEST_VENV)
+	$(LOWEST_PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_BIN)/python -m pip install --quiet --upgrade pip
+	$(LOWEST_BIN)/python .ci/floors.py constraints > $(LOWEST_VENV)/floors.txt
+	$(LOWEST_BIN)/python -m pip install --quiet -c $(LOWEST_VENV)/floors.txt -e '.[test]'
+	@touch $(LOWEST_STAMP)
+
+test-lowest: $(LOWEST_STAMP)
+	$(LOWEST_BIN)/python .ci/floors.py check
+	$(LOWEST_BIN)/pytest
+
 # Not part of `make test`: wrk, PostgreSQL and Redis from Debian, and the peers in the bench's own
 # environment.
 $(BENCH_STAMP): pyproject.toml bench/requirements.txt
@@ -53,4 +77,4 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m bench.run
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LOWEST_VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache
