@@ -75,6 +75,11 @@ $(BENCH_STAMP): pyproject.toml bench/requirements.txt
 
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m bench.run
+	@printf '\n### The status page with 1000 checks\n\n' | tee -a bench/results.md
+	$(BENCH_VENV)/bin/python -m bench.page | tee -a bench/results.md
+	@printf '\n### What an observer costs per probe (in process)\n\n```\n' | tee -a bench/results.md
+	$(BENCH_VENV)/bin/python -m bench.observers | tee -a bench/results.md
+	@printf '```\n' | tee -a bench/results.md
 
 clean:
 	rm -rf $(VENV) $(LOWEST_VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache

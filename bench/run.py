@@ -215,6 +215,7 @@ def main() -> None:
             "cached": True,
             "details": "never",
         },
+        "healthkit, 1 check, Prometheus metrics": {"contender": "healthkit", "checks": 1, "metrics": True},
         "healthkit, 10 checks": {"contender": "healthkit", "checks": 10},
         "healthkit, 10 checks, cached": {"contender": "healthkit", "checks": 10, "cached": True},
     }

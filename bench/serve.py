@@ -4,7 +4,8 @@ BENCH_CONTENDER: floor | raw | healthkit | a peer's name (see bench/peers.py)
 BENCH_CHECKS: trivial checks (default 1); BENCH_DELAY: seconds each check waits (default 0)
 BENCH_HANG: "1" adds a check that never returns; BENCH_CACHED: "1" serves healthkit from cache
 BENCH_DEADLINE: healthkit's deadline (default 0.8); BENCH_DETAILS: its detail level (default always;
-never: statuses only, as the probes answer by default)
+never: statuses only, as the probes answer by default); BENCH_METRICS: "1" adds the Prometheus
+observer and its /metrics route
 BENCH_CONTENDER=catalog: one ready-made check against a real server, chosen by BENCH_CATALOG
 (postgres-asyncpg, postgres-psycopg, postgres-dsn, sqlalchemy, redis-client, redis-url), reaching
 it at BENCH_POSTGRES_DSN or BENCH_REDIS_URL; BENCH_CACHED: "1" gives it a cache_ttl of 1 s.
@@ -37,6 +38,7 @@ def settings() -> dict[str, Any]:
         "cached": os.environ.get("BENCH_CACHED") == "1",
         "deadline": float(os.environ.get("BENCH_DEADLINE", "0.8")),
         "details": "never" if os.environ.get("BENCH_DETAILS") == "never" else "always",
+        "metrics": os.environ.get("BENCH_METRICS") == "1",
     }
 
 
@@ -80,7 +82,13 @@ def raw() -> Any:
 
 
 def healthkit(
-    checks: int, delay: float, hang: bool, cached: bool, deadline: float, details: Literal["always", "never"]
+    checks: int,
+    delay: float,
+    hang: bool,
+    cached: bool,
+    deadline: float,
+    details: Literal["always", "never"],
+    metrics: bool,
 ) -> Any:
     from healthkit import Check, Health, Probe
 
@@ -90,7 +98,14 @@ def healthkit(
     health = Health(
         registered, deadline=deadline, cache_ttl=60 if cached else 0, report=Probe(details=details)
     )
-    return Starlette(routes=[Route("/health", health), Route("/calls", calls)], lifespan=health.lifespan)
+    routes = [Route("/health", health), Route("/calls", calls)]
+    if metrics:
+        from prometheus_client import CollectorRegistry
+
+        from healthkit.prometheus import PrometheusMetrics
+
+        routes.append(health.observe(PrometheusMetrics(CollectorRegistry())).route())
+    return Starlette(routes=routes, lifespan=health.lifespan)
 
 
 def catalog(cached: bool, deadline: float) -> Any:
@@ -171,4 +186,5 @@ def make() -> Any:
     options.pop("cached")
     options.pop("deadline")
     options.pop("details")
+    options.pop("metrics")
     return peers.make(contender, counter=CALLS, calls_route=calls, **options)
