@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequen
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TypeVar
 
+import anyio
 from starlette.routing import BaseRoute, Route
 from starlette.types import Message, Receive, Scope, Send
 
@@ -208,24 +209,27 @@ class Health:
             return self._report(endpoint, status, reports)
         subset = [s for s in selection.states if s.check.name not in excluded] if excluded else None
         lifecycle = self._lifecycle
+        left: float | None = None  # what is left of readiness's deadline after the startup checks
         if endpoint == "readyz":
             reason = lifecycle.not_ready()
             if reason is not None:
                 line = "shutdown" if lifecycle.draining else "ready"
                 return self._report(endpoint, Status.FAIL, _NO_CHECKS, reason, ((line, Status.FAIL, reason),))
             if not lifecycle.started:
+                began = anyio.current_time()
                 status, reports = await self._start(loop)
                 if status is Status.FAIL:
                     reason = "starting: waiting for the startup checks to pass"
                     return self._report(endpoint, status, reports, reason, (("startup", status, reason),))
+                # The startup checks ran first: readiness's own checks get what is left of its deadline.
+                left = max(selection.deadline - (anyio.current_time() - began), 0.0)
         elif endpoint == "startupz":
             if lifecycle.started:
-                return self._report(
-                    endpoint, Status.PASS, _NO_CHECKS, None, (("startup", Status.PASS, None),)
-                )
+                started = (("startup", Status.PASS, None),)
+                return self._report(endpoint, Status.PASS, _NO_CHECKS, None, started)
             status, reports = await self._start(loop)
             return self._report(endpoint, status, reports)
-        status, reports = await selection.run(loop, not_running, subset)
+        status, reports = await selection.run(loop, not_running, subset, left)
         return self._report(endpoint, status, reports, excluded=excluded)
 
     async def _start(self, loop: Loop | None) -> tuple[Status, CheckReports]:

@@ -36,6 +36,7 @@ class Refresher:
         self._current = current  # the Health's loop for detached calls, outside the lifespan
         self._calls: AnyioLoop | None = None  # trio: the task group for calls, while running
         self._running = False
+        self._stopping = False
         self._started_at = 0.0
 
     def loop(self) -> Loop | None:
@@ -75,10 +76,11 @@ class Refresher:
                 try:
                     yield
                 finally:
+                    self._stopping = True  # no refresh starts another call from here on
                     group.cancel_scope.cancel()
                     await self._stop_calls()
         finally:
-            self._running = False
+            self._running = self._stopping = False
 
     @asynccontextmanager
     async def _call_group(self) -> AsyncIterator[None]:
@@ -133,6 +135,8 @@ class Refresher:
         while True:
             # The interval runs from the start of one call to the start of the next.
             started = loop.time()
+            if self._stopping:
+                return
             call = first or state.refresh(loop)
             first = None
             if not call.settled:

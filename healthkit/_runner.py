@@ -27,19 +27,24 @@ async def gather(
     ages: list[float | None] = []
     pending: list[tuple[int, CheckState, SharedCall]] = []
     served = False
-    for state in states:
-        got = state.observe(loop, now, until, not_running)
-        if type(got) is SharedCall:
-            pending.append((len(records), state, got))
-            records.append(None)
-            ages.append(None)
-        elif got is state.latest:  # served again: its age, not a copy
-            records.append(got)
-            ages.append(now - state.latest_at)
-            served = True
-        else:
-            records.append(got)  # type: ignore[arg-type]
-            ages.append(None)
+    try:
+        for state in states:
+            got = state.observe(loop, now, until, not_running)
+            if type(got) is SharedCall:
+                pending.append((len(records), state, got))
+                records.append(None)
+                ages.append(None)
+            elif got is state.latest:  # served again: its age, not a copy
+                records.append(got)
+                ages.append(now - state.latest_at)
+                served = True
+            else:
+                records.append(got)  # type: ignore[arg-type]
+                ages.append(None)
+    except BaseException:
+        for _, _, call in pending:
+            call.leave(cancelled=True)  # joined before the failure: nobody waits on them now
+        raise
     retried: set[int] = set()
     while pending:
         calls = [call for _, _, call in pending]
@@ -53,7 +58,13 @@ async def gather(
         again: list[tuple[int, CheckState, SharedCall]] = []
         for index, state, call in pending:
             call.leave(cancelled=False)
-            if call.settled and call.outcome is None and later < until and index not in retried:
+            if (
+                call.settled
+                and call.outcome is None
+                and not call.stopped
+                and later < until
+                and index not in retried
+            ):
                 # The call was cancelled under this probe (the probe that owned it went away):
                 # make a call of its own in the time left.
                 retried.add(index)
@@ -103,6 +114,7 @@ class Selection:
         loop: Loop | None,
         not_running: Callable[[Check, float], str],
         states: Sequence[CheckState] | None = None,
+        deadline: float | None = None,
     ) -> tuple[Status, CheckReports]:
         """The overall status and one report per check, in registration order. ``states`` runs a
         subset (an exclusion, one check): its status is not this endpoint's. Without a ``loop``
@@ -110,14 +122,15 @@ class Selection:
         self._probes += 1
         snapshot = self._probes
         selected = self.states if states is None else states
+        limit = self.deadline if deadline is None else deadline  # what is left of it
         if not selected:
             reports = CheckReports(())
         elif loop is not None:
-            reports = await gather(selected, loop, self.deadline, not_running)
+            reports = await gather(selected, loop, limit, not_running)
         else:
             async with anyio.create_task_group() as group:
                 own = AnyioLoop(group, trio_token(), detached=False)
-                reports = await gather(selected, own, self.deadline, not_running)
+                reports = await gather(selected, own, limit, not_running)
         status = Status.PASS
         for report in reports.records:
             if report.status is not Status.PASS:

@@ -8,6 +8,7 @@ runs in, error ids, flap damping, the cache, and the status transitions that lis
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import secrets
@@ -17,12 +18,13 @@ from datetime import UTC, datetime
 from functools import partial
 
 import anyio
+import anyio.lowlevel
 
 from ._call import failed, passes_through, received
 from ._check import Check
 from ._damping import Damper
 from ._events import Events, StatusChange
-from ._loops import Loop, post_to_current_loop
+from ._loops import Loop, asyncio_loop, post_to_current_loop
 from ._observe import CallEnded, Observers
 from ._outcome import CheckReport
 from ._redact import Redactor
@@ -60,6 +62,7 @@ class SharedCall:
         "queued",
         "settled",
         "started",
+        "stopped",
         "waiters",
         "wall",
     )
@@ -75,6 +78,7 @@ class SharedCall:
         self.waiters = 0
         self.outcome: CheckReport | None = None  # None once settled: the call was abandoned
         self.settled = False
+        self.stopped = False  # cancelled by the end of the lifespan: no probe may call again
         self.cancel: Callable[[], object] = _nothing
         self._subscribers: list[Callable[[], None]] = []
 
@@ -105,6 +109,16 @@ class SharedCall:
 
 def _nothing() -> None:
     return None
+
+
+async def _cancellation_pending(exc: BaseException) -> None:
+    """Raise the cancellation if this call's task was cancelled, whatever the check raised."""
+    task = asyncio_loop() and asyncio.current_task()
+    if task:
+        if task.cancelling():
+            raise asyncio.CancelledError from exc
+    else:
+        await anyio.lowlevel.checkpoint_if_cancelled()
 
 
 class CheckState:
@@ -227,6 +241,10 @@ class CheckState:
             output = "interrupted: the call was cancelled before it ended"
         elif call.queued:
             output = self._no_thread(now - since)
+        elif call.earlier is not None:
+            ago = seconds(time.monotonic() - call.earlier)
+            waited = seconds(now - since)
+            output = f"timed out after {waited}; still running from an earlier call started {ago} ago"
         elif call.started < since:
             output = (
                 f"timed out after {seconds(now - since)}; "
@@ -277,6 +295,7 @@ class CheckState:
         if call is None or call.settled:
             return None
         call.keep = False
+        call.stopped = True
         call.cancel()
         return call
 
@@ -294,6 +313,9 @@ class CheckState:
         except BaseException as exc:  # a check's SystemExit or odd BaseException is its failure
             if passes_through(exc):
                 raise
+            # A check (or its driver) that turned its cancellation into an error of its own was
+            # still cancelled: by its timeout, its probes leaving or the lifespan's end.
+            await _cancellation_pending(exc)
             return failed(check, exc, call.wall, loop.time() - started), exc
         return received(check, value, call.wall, loop.time() - started, self._redact), None
 
@@ -307,15 +329,23 @@ class CheckState:
             while not self._workers.try_start(job):
                 call.queued = True
                 free = anyio.Event()
-                self._workers.when_free(partial(post, free.set))
-                await free.wait()
+                wake = partial(post, free.set)
+                self._workers.when_free(wake)
+                try:
+                    await free.wait()
+                finally:
+                    self._workers.forget(wake)  # a call that gives up leaves nothing behind
             call.queued = False
             self._job = job
         else:
             call.earlier = job.started
         finished = anyio.Event()
-        if job.when_done(partial(post, finished.set)):
-            await finished.wait()
+        wake = partial(post, finished.set)
+        if job.when_done(wake):
+            try:
+                await finished.wait()
+            finally:
+                job.forget(wake)
         return job
 
     def _land(self, call: SharedCall, landing: _Landing | None, expired: bool, now: float) -> None:

@@ -43,6 +43,12 @@ class Job:
             self._waiters.append(wake)
             return True
 
+    def forget(self, wake: Post) -> None:
+        """Take back a ``when_done`` wake-up (its caller stopped waiting)."""
+        with self._lock:
+            if wake in self._waiters:
+                self._waiters.remove(wake)
+
     def run(self) -> None:
         try:
             self.value = self.fn()
@@ -81,7 +87,11 @@ class Workers:
             self._busy += 1
             worker = self._idle.pop() if self._idle else None
         if worker is None:
-            worker = _Worker(self)
+            try:
+                worker = _Worker(self)
+            except BaseException:  # no thread could be started (a limit on threads or processes)
+                self._finished(None)
+                raise
         worker.jobs.put(job)
         return True
 
@@ -96,10 +106,17 @@ class Workers:
         if free:
             wake()
 
-    def _finished(self, worker: _Worker) -> None:
+    def forget(self, wake: Post) -> None:
+        """Take back a ``when_free`` wake-up (its caller stopped waiting)."""
+        with self._lock:
+            if wake in self._waiters:
+                self._waiters.remove(wake)
+
+    def _finished(self, worker: _Worker | None) -> None:
         with self._lock:
             self._busy -= 1
-            self._idle.append(worker)
+            if worker is not None:
+                self._idle.append(worker)
             waiters, self._waiters = self._waiters, []
         for wake in waiters:  # each waiter tries again; a loop that is gone is skipped
             wake()

@@ -555,3 +555,119 @@ async def test_with_the_lifespan_a_trio_check_ignoring_cancellation_cannot_hold_
 
     assert 503 == response.status_code
     assert elapsed < 0.7
+
+
+async def test_a_probe_never_calls_again_a_check_the_lifespan_stopped() -> None:
+    started = 0
+    entered = anyio.Event()
+
+    async def slow() -> None:
+        nonlocal started
+        started += 1
+        entered.set()
+        await anyio.sleep(2)
+
+    health = Health([Check("db", slow, timeout=3)], deadline=2.5)
+    reports: list[Report] = []
+
+    async def probe() -> None:
+        reports.append(await health.run())
+
+    async with anyio.create_task_group() as group:
+        async with lifespan(health):
+            group.start_soon(probe)
+            await entered.wait()  # the probe waits on the call the lifespan's end cancels
+        after_lifespan = started
+
+    assert 1 == after_lifespan == started  # no call of the check after the lifespan ended
+    assert "interrupted: the call was cancelled before it ended" == reports[0].checks["db"].output
+
+
+async def test_a_cancellation_a_driver_turns_into_its_own_error_is_still_not_a_failure() -> None:
+    class ConnectionLost(Exception):
+        pass
+
+    entered = anyio.Event()
+
+    async def query() -> None:
+        entered.set()
+        try:
+            await anyio.sleep(5)
+        except anyio.get_cancelled_exc_class():
+            raise ConnectionLost("connection closed during the query") from None
+
+    health = Health([Check("db", query, timeout=10)], deadline=3)
+    changes: list[StatusChange] = []
+    health.on_change(changes.append)
+
+    async with anyio.create_task_group() as group, lifespan(health):
+        group.start_soon(health.run)
+        await entered.wait()
+
+    assert "ConnectionLost" not in " ".join(str(change.output) for change in changes)
+
+
+async def test_a_check_cut_at_its_timeout_while_its_driver_converts_the_cancellation_times_out() -> None:
+    async def query() -> None:
+        try:
+            await anyio.sleep(5)
+        except anyio.get_cancelled_exc_class():
+            raise OSError("connection closed during the query") from None
+
+    report = await Health([Check("db", query, timeout=0.1)]).run()
+
+    assert "timed out after 0.1s" == report.checks["db"].output
+
+
+async def test_probes_that_give_up_on_a_hung_thread_leave_no_wake_up_behind() -> None:
+    gate = threading.Event()
+
+    def hangs() -> None:
+        gate.wait(10)
+
+    health = Health([Check("a", hangs, timeout=0.02), Check("b", hangs, timeout=0.02)], max_threads=1)
+    try:
+        for _ in range(20):
+            await health.run()
+        states = health._refresher._states
+        jobs = [state._job for state in states if state._job is not None]  # the one holding the thread
+        assert 1 == len(jobs)
+        # Nothing grows while the thread hangs: no wake-up left for a free thread or for the job.
+        assert ([], []) == (states[0]._workers._waiters, jobs[0]._waiters)
+    finally:
+        gate.set()
+
+
+async def test_a_thread_that_cannot_start_gives_its_place_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from healthkit import _threads
+
+    real = _threads._Worker
+    failures = [RuntimeError("can't start new thread")]
+
+    def flaky(pool: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real(pool)
+
+    monkeypatch.setattr(_threads, "_Worker", flaky)
+    health = Health([Check("db", lambda: None)], max_threads=1)
+
+    first = await health.run()
+    second = await health.run()
+
+    assert Status.FAIL == first.status
+    assert Status.PASS == second.status  # the failed start did not keep the only place
+
+
+async def test_readiness_answers_within_its_deadline_even_while_it_runs_the_startup_checks() -> None:
+    async def slow() -> None:
+        await anyio.sleep(0.6)
+
+    health = Health(
+        [Check("warm", slow, tags={"startup"}, timeout=0.9), Check("db", slow, timeout=0.9)], deadline=1.0
+    )
+
+    with anyio.fail_after(1.3):  # startup then readiness would take 1.2 s: one deadline covers both
+        report = await health.run("readyz")
+
+    assert "timed out after" in (report.checks["db"].output or "")
