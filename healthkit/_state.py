@@ -336,6 +336,7 @@ class CheckState:
                 finally:
                     self._workers.forget(wake)  # a call that gives up leaves nothing behind
             call.queued = False
+            job.started = time.monotonic()  # it runs from now, whatever it waited for a thread
             self._job = job
         else:
             call.earlier = job.started
