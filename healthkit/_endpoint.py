@@ -199,7 +199,7 @@ class Endpoint:
             return
         started = time.perf_counter() if self._observers else 0.0
         method = scope["method"]
-        extra, wants_text = _read_headers(scope.get("headers", ()))
+        extra, wants_text, accept = _read_headers(scope.get("headers", ()))
         if method not in ALLOWED_METHODS:
             await self._responder.method_not_allowed(send, extra=extra)
             return
@@ -213,7 +213,7 @@ class Endpoint:
         else:
             text, excluded, one = wants_text, (), None
         try:
-            view = None if self._page is None else self._page.view(scope)
+            view = None if self._page is None else self._page.view(scope, accept)
         except ValueError as refusal:
             await self._responder.error(400, str(refusal), send, extra=extra)
             return
@@ -341,16 +341,21 @@ _VARY = (b"vary", b"Accept")
 _VARY_PERSONAL = (b"vary", b"Accept, Authorization, Cookie")
 
 
-def _read_headers(headers: Sequence[tuple[bytes, bytes]]) -> tuple[list[tuple[bytes, bytes]], bool]:
+def _read_headers(
+    headers: Sequence[tuple[bytes, bytes]],
+) -> tuple[list[tuple[bytes, bytes]], bool, bytes]:
     """One pass over the request's headers: an X-Request-ID to echo (only when it is a plain
-    token), and whether the client asks for the text listing (Accept: text/plain, no JSON)."""
+    token), whether the client asks for the text listing (Accept: text/plain, no JSON), and
+    every Accept value, joined (for the status page's negotiation)."""
     echo: list[tuple[bytes, bytes]] = []
     text = False
+    accepts: list[bytes] = []
     for key, value in headers:
         if key == b"x-request-id":
             if not echo and _REQUEST_ID.fullmatch(value):
                 echo.append((b"x-request-id", value))
         elif key == b"accept":
+            accepts.append(value)
             value = value.lower()
             text = b"text/plain" in value and b"json" not in value
-    return echo, text
+    return echo, text, b",".join(accepts)

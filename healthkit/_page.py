@@ -153,11 +153,11 @@ class Page:
         self._as_html = View(self.render, {False: page + shared, True: page + private})
         self._as_json = View(self.render_history, {False: timeline + shared, True: timeline + private})
 
-    def view(self, scope: Scope) -> View | None:
+    def view(self, scope: Scope, accept: bytes) -> View | None:
         """The answer a request wants: the history (``?history``), the page (an ``Accept`` that
         prefers HTML, unless ``?verbose`` asks for the text listing), or None (the document or
-        the listing, as for any client). A bad ``history`` value raises ValueError: the endpoint
-        refuses it (400) before anything runs."""
+        the listing, as for any client). ``accept``: the request's Accept values, joined. A bad
+        ``history`` value raises ValueError: the endpoint refuses it (400) before anything runs."""
         query = scope.get("query_string")
         if query:
             wanted: bool | None = None
@@ -174,7 +174,6 @@ class Page:
                 return self._as_json
             if verbose:
                 return None
-        accept = b",".join(value for key, value in scope.get("headers", ()) if key == b"accept")
         return self._as_html if accept and prefers_html(accept) else None
 
     # --- the page ---
