@@ -23,6 +23,9 @@ for make, extra in [
     # healthkit.prometheus and healthkit.otel without their libraries name their extras too.
     (lambda: importlib.import_module("healthkit.prometheus"), "prometheus"),
     (lambda: importlib.import_module("healthkit.otel"), "otel"),
+    # The gRPC health service, and the catalog's gRPC check, without grpcio.
+    (lambda: importlib.import_module("healthkit.grpc"), "grpc"),
+    (lambda: importlib.import_module("healthkit_checks.grpc").check("billing:50051"), "grpc"),
 ]:
     try:
         make()

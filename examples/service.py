@@ -10,7 +10,9 @@ DELETE /maintenance (take the replica out of rotation and back).
 Settings from the environment: HEALTHKIT_DRAIN_DELAY (seconds, default 15; empty: no drain),
 HEALTHKIT_READY_PERIOD (the readiness probe's periodSeconds, default 5),
 HEALTHKIT_SERVICE_DB (an SQLite file), HEALTHKIT_TOKEN (a bearer token, 16 characters or more:
-requests that send it see details on /health and /readyz; without it, statuses only).
+requests that send it see details on /health and /readyz; without it, statuses only),
+HEALTHKIT_GRPC_PORT (the same probes over gRPC too, grpc.health.v1 on that port, for Kubernetes
+``grpc:`` probes: examples/kubernetes/deployment-grpc.yaml; needs the grpc extra, and asyncio).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ _drain = os.environ.get("HEALTHKIT_DRAIN_DELAY", "15")
 DRAIN_DELAY = float(_drain) if _drain else None
 READY_PERIOD = float(os.environ.get("HEALTHKIT_READY_PERIOD", "5"))
 TOKEN = os.environ.get("HEALTHKIT_TOKEN")
+GRPC_PORT = os.environ.get("HEALTHKIT_GRPC_PORT")
 
 
 def migrations() -> None:
@@ -96,6 +99,15 @@ async def maintenance(request: Request) -> JSONResponse:
     return JSONResponse({"maintenance": entering})
 
 
+lifespan = health.lifespan
+if GRPC_PORT:
+    # The gRPC health service beside the app: "" and "readiness" are /readyz, "liveness" /livez,
+    # "startup" /startupz; the lifespan starts and stops it with the Health's.
+    from healthkit.grpc import HealthServer
+
+    grpc_health = HealthServer(health, port=int(GRPC_PORT))
+    lifespan = grpc_health.lifespan
+
 app = Starlette(
     routes=[
         *health.routes(),
@@ -103,5 +115,5 @@ app = Starlette(
         Route("/slow", slow),
         Route("/maintenance", maintenance, methods=["POST", "DELETE"]),
     ],
-    lifespan=health.lifespan,
+    lifespan=lifespan,
 )

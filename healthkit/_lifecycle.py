@@ -48,6 +48,17 @@ class Lifecycle:
         self._handed_on = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` when manual readiness or the drain changes. It may be called from
+        any thread, and from a signal handler: it must only note the change (as
+        ``loop.call_soon_threadsafe`` does) and never raise."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
 
     def set_ready(self, ready: bool, reason: str | None) -> None:
         self.ready = ready
@@ -56,6 +67,7 @@ class Lifecycle:
             _log.info("Marked ready")
         else:
             _log.warning("Marked not ready%s", f": {reason}" if reason else "")
+        self._changed()
 
     @property
     def draining(self) -> bool:
@@ -78,6 +90,7 @@ class Lifecycle:
             signal.Signals(signum).name,
             seconds(delay),
         )
+        self._changed()
 
     # --- uvicorn: handlers in front of the server's own, while the lifespan runs ---
 
@@ -113,9 +126,11 @@ class Lifecycle:
         self._previous.clear()
         self._pending.clear()
         self._handed_on = False
-        self._drain_ends = None
+        draining, self._drain_ends = self._drain_ends is not None, None
         self._loop = None
         self._timer = None
+        if draining:
+            self._changed()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self._handed_on:

@@ -98,3 +98,19 @@ async def test_a_drain_is_forgotten_when_the_lifespan_ends() -> None:
 
     assert 503 == draining.status_code
     assert 200 == after.status_code
+
+
+async def test_subscribers_hear_readiness_the_drain_and_its_end() -> None:
+    health = Health([Check("db", passing)], drain_delay=0.05)
+    heard: list[tuple[bool, bool]] = []
+    lifecycle = health._lifecycle
+    lifecycle.subscribe(lambda: heard.append((lifecycle.ready, lifecycle.draining)))
+    done: list[float] = []
+
+    health.set_ready(False, "maintenance")
+    health.set_ready(True)
+    async with lifespan(health), anyio.create_task_group() as group:
+        await trigger_in_background(health, group, done)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    assert [(False, False), (True, False), (True, True), (True, False)] == heard
