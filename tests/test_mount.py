@@ -177,6 +177,15 @@ async def test_install_with_a_prefix_and_root() -> None:
     assert "pass" == document(options)["status"]
 
 
+async def test_install_leaves_fastapis_schema_to_the_apps_own_routes() -> None:
+    app = fastapi_app(Resource())
+    Health([Check("db", lambda: None)]).install(app)
+
+    schema = await request(app, path="/openapi.json")
+
+    assert ["/"] == list(schema.json()["paths"])
+
+
 def test_install_twice_is_refused() -> None:
     health = Health()
     app = Starlette()
@@ -352,6 +361,23 @@ async def test_wrap_answers_its_paths_and_hands_everything_else_to_the_app() -> 
     assert 405 == posted.status_code  # healthkit's path: healthkit answers, whatever the method
     assert "app /readyz" == other.text
     assert ["http"] == plain.scopes  # only the request for a path not healthkit's reached the app
+
+
+async def test_wrap_hands_websockets_to_the_app() -> None:
+    plain = PlainApp(Resource())
+    app = Health().wrap(plain)
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    await app({"type": "websocket", "path": "/health", "headers": []}, receive, send)
+
+    assert ["websocket"] == plain.scopes
+    assert [{"type": "websocket.close", "code": 1000}] == sent
 
 
 def test_wrap_twice_is_refused() -> None:
