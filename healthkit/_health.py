@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TypeVar
 
 import anyio
+from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._check import Check, require_text
 from ._endpoint import DEFAULT_STATUS_CODES, Authorizer, Endpoint, Responder, validate_status_codes
 from ._events import Events, Listener
 from ._history import History
+from ._hosts import Host, framework_in, framework_of, lifespan_fix
 from ._lifecycle import Lifecycle
 from ._loops import AsyncioLoop, Loop, asyncio_loop
+from ._mount import FirstRequest, Wrapped, check_prefix, install
 from ._observe import Observer, Observers
 from ._page import Page
 from ._probe import DEFAULT_DETAILS, ENDPOINTS, Probe, select
@@ -121,7 +125,9 @@ class Health:
             for check in settings.checks
         ]
         self._asyncio: AsyncioLoop | None = None
-        self._refresher = Refresher(states, self._asyncio_loop)
+        self._host: Host | None = None  # the framework serving this Health, once known
+        self._apps: weakref.WeakSet[Starlette] = weakref.WeakSet()  # installed into
+        self._refresher = Refresher(states, self._asyncio_loop, lambda: lifespan_fix(self._host))
         self._not_running = self._refresher.not_running
         self._lifecycle = Lifecycle(drain_delay=settings.drain_delay)
         document = Document(
@@ -276,27 +282,76 @@ class Health:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
+        if self._host is None:
+            self._note(scope)
         await self._endpoints["health"](scope, receive, send)
 
-    def routes(self, *, root: bool = False) -> list[BaseRoute]:
-        """Routes for ``/health``, ``/livez``, ``/readyz`` and ``/startupz`` (paths as configured),
-        each also answering ``<path>/`` and ``<path>/<check name>``. ``root=True`` also serves
-        readiness at ``/`` (GET, HEAD, OPTIONS), for load balancers that check ``/`` by default
-        (HAProxy's bare ``option httpchk`` sends ``OPTIONS /``); an app's own ``GET /`` route listed
-        before these keeps GET."""
+    def routes(self, *, root: bool = False, prefix: str = "") -> list[BaseRoute]:
+        """Routes for ``/health``, ``/livez``, ``/readyz`` and ``/startupz`` (paths as configured,
+        after ``prefix``, e.g. ``"/internal"``), each also answering ``<path>/`` and
+        ``<path>/<check name>``. ``root=True`` also serves readiness at ``/`` (GET, HEAD, OPTIONS),
+        for load balancers that check ``/`` by default (HAProxy's bare ``option httpchk`` sends
+        ``OPTIONS /``); an app's own ``GET /`` route listed before these keeps GET."""
         if not isinstance(root, bool):
             msg = f"Health.routes root must be True or False, got {root!r}"
             raise TypeError(msg)
-        routes: list[BaseRoute] = []
+        check_prefix(prefix, "Health.routes")
+        routes: list[Route] = []
         for name, endpoint in self._endpoints.items():
-            path = self.probes[name].path or ENDPOINTS[name]
+            path = prefix + (self.probes[name].path or ENDPOINTS[name])
             routes.append(Route(path, endpoint, name=name))
             routes.append(Route(path.rstrip("/") + "/{name:path}", endpoint, name=f"{name}-check"))
         if root:
             readyz = self._endpoints["readyz"]
             routes.append(Route("/", readyz, methods=["GET", "HEAD", "OPTIONS"], name="readyz-root"))
+        for route in routes:
+            FirstRequest(route, self._note)  # learns which framework serves them
         self._warn_about_setup(list(self._endpoints))
-        return routes
+        return list(routes)
+
+    def install(self, app: Starlette, *, prefix: str = "", root: bool = False) -> None:
+        """Serve this Health from a Starlette or FastAPI app in one call: its routes
+        (``routes(prefix=..., root=...)``) go in front of the app's own, and its lifespan runs
+        inside the app's own lifespan, whatever that is (none, ``lifespan=``, FastAPI's merged
+        routers' lifespans): after the app's start-up, before its shutdown. Call it once the app
+        is complete (after ``include_router``), once per app, on the app the server serves. For
+        Django and other ASGI apps, ``wrap``."""
+        if not isinstance(app, Starlette):
+            msg = f"health.install takes a Starlette or FastAPI app, got {_described(app)}"
+            raise TypeError(msg)
+        if app in self._apps:
+            msg = "health.install(app) was already called for this app; call it once"
+            raise RuntimeError(msg)
+        if getattr(app.router.lifespan_context, "__self__", None) is self:
+            msg = (
+                "The app already runs this Health's lifespan (lifespan=health.lifespan), and "
+                "health.install runs it too: create the app without lifespan=health.lifespan"
+            )
+            raise ValueError(msg)
+        install(app, self.routes(prefix=prefix, root=root), self.running)
+        self._apps.add(app)
+        self._host = Host(framework_of(app), "installed")
+
+    def wrap(self, app: ASGIApp, *, prefix: str = "", root: bool = False) -> ASGIApp:
+        """An ASGI app serving this Health in front of ``app``, for Django (``application =
+        health.wrap(get_asgi_application())``) and any other ASGI app: requests for its routes
+        (``routes(prefix=..., root=...)``) are answered by healthkit, every other request goes to
+        ``app``, and the server's lifespan runs the app's own lifespan (if it handles one; Django
+        does not), then healthkit's inside it. Serve the returned app."""
+        if not callable(app):
+            msg = f"health.wrap takes an ASGI app (a callable taking scope, receive, send), got {app!r}"
+            raise TypeError(msg)
+        if isinstance(app, Wrapped) and app.owner is self:
+            msg = "This app is already health.wrap()'s: wrap the app once"
+            raise RuntimeError(msg)
+        wrapped = Wrapped(app, self.routes(prefix=prefix, root=root), self.running, self)
+        self._host = Host(framework_of(app), "wrapped")
+        return wrapped
+
+    def _note(self, scope: Scope) -> None:
+        """A route's first request: which framework serves it, unless install or wrap said so."""
+        if self._host is None or self._host.how == "seen":
+            self._host = Host(framework_in(scope), "seen")
 
     def set_ready(self, ready: bool = True, reason: str | None = None) -> None:
         """Mark the service ready, or not ready (maintenance, draining a worker) with a reason
@@ -334,7 +389,8 @@ class Health:
         return self._running()
 
     def lifespan(self, app: object) -> AbstractAsyncContextManager[None]:
-        """A Starlette lifespan: ``Starlette(routes=..., lifespan=health.lifespan)``."""
+        """A Starlette lifespan: ``Starlette(routes=..., lifespan=health.lifespan)``. For an app
+        with a lifespan of its own, ``health.install(app)`` runs both."""
         return self._running()
 
     @asynccontextmanager
@@ -408,3 +464,13 @@ class Health:
     def __repr__(self) -> str:
         names = ", ".join(check.name for check in self.checks)
         return f"Health([{names}], deadline={self.deadline})"
+
+
+def _described(app: object) -> str:
+    """An app that ``install`` cannot take, and what takes it."""
+    if framework_of(app) == "Django":
+        return (
+            f"Django's {type(app).__name__}: serve application = health.wrap(get_asgi_application()) "
+            "instead (Django hands no lifespan to the app; wrap gives healthkit its lifespan)"
+        )
+    return f"{type(app).__name__}: serve health.wrap(app) instead, which takes any ASGI app"

@@ -31,9 +31,12 @@ STOP_GRACE = 5.0
 class Refresher:
     """Runs one Health's background checks while its lifespan runs."""
 
-    def __init__(self, states: Sequence[CheckState], current: Callable[[], Loop | None]) -> None:
+    def __init__(
+        self, states: Sequence[CheckState], current: Callable[[], Loop | None], fix: Callable[[], str]
+    ) -> None:
         self._states = states
         self._current = current  # the Health's loop for detached calls, outside the lifespan
+        self._fix = fix  # what to do so that the lifespan runs, for the framework in use
         self._calls: AnyioLoop | None = None  # trio: the task group for calls, while running
         self._running = False
         self._stopping = False
@@ -52,15 +55,22 @@ class Refresher:
     def not_running(self, check: Check, now: float) -> str:
         """Why a background check has no result yet."""
         if not self._running:
-            return "background refresh is not running: run the app with lifespan=health.lifespan"
+            return f"background refresh is not running: {self._fix()}"
         due = self._started_at + check.initial_delay - now
         return f"no result yet: the first background call is due in {seconds(max(due, 0.0))}"
+
+    @property
+    def is_running(self) -> bool:
+        return self._running
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """The lifespan: background refresh runs inside; at exit every call is stopped."""
         if self._running:
-            msg = "This Health's lifespan is already running; enter it once per application"
+            msg = (
+                "This Health's lifespan is already running; enter it once per application (health.install "
+                "and health.wrap run it: do not also pass lifespan=health.lifespan or enter health.running())"
+            )
             raise RuntimeError(msg)
         self._running = True
         try:

@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).parent.parent / "healthkit"
 ORDER = [
     "_status",
     "_text",
+    "_hosts",
     "_prober",
     "_redact",
     "_loops",
@@ -33,6 +34,7 @@ ORDER = [
     "_refresh",
     "_settings",
     "_auth",
+    "_mount",
     "_health",
     "_rebuild",
     "_target",

@@ -98,12 +98,12 @@ async def test_a_result_older_than_max_age_is_a_fail_that_says_how_old() -> None
 async def test_without_the_lifespan_a_background_check_says_what_to_do() -> None:
     health = Health([Check("db", Recorded(), refresh_every=5)])
 
-    code, body = await probe(health)
+    code, body = await probe(Starlette(routes=health.routes()))
 
     assert 503 == code
     assert (
-        "background refresh is not running: run the app with lifespan=health.lifespan"
-        == body["checks"]["db"][0]["output"]
+        "background refresh is not running: run the app with lifespan=health.lifespan, or call "
+        "health.install(app)" == body["checks"]["db"][0]["output"]
     )
 
 
