@@ -187,8 +187,9 @@ class Memcached(Daemon):
 
 class Exim(Daemon):
     """Exim with a configuration of its own: no relay, no delivery, a login (AUTH PLAIN, over TLS
-    only), STARTTLS on `port` and TLS from the start on `tls_port` with a self-signed certificate
-    (`certificate`). Runs as Debian-exim under root: exim started with -C drops its privileges."""
+    only), STARTTLS on `port`, TLS from the start on `tls_port`, a self-signed certificate
+    (`certificate`), and no TLS at all on `plain_port`. Runs as Debian-exim under root: exim
+    started with -C drops its privileges."""
 
     name = "Exim"
 
@@ -196,6 +197,7 @@ class Exim(Daemon):
         super().__init__(root)
         self.binary = binary
         self.tls_port = free_port()
+        self.plain_port = free_port()
         self.url = f"smtp://127.0.0.1:{self.port}"
         self.login_url = f"smtp://{USER}:{PASSWORD}@127.0.0.1:{self.port}"
         self.tls_url = f"smtps://{USER}:{PASSWORD}@127.0.0.1:{self.tls_port}"
@@ -205,7 +207,8 @@ class Exim(Daemon):
         (root / "log").mkdir()
         user = "Debian-exim" if os.geteuid() == 0 and _has_user("Debian-exim") else _me()
         config = EXIM_CONFIG
-        values = {"ROOT": str(root), "USER": user, "TLS_PORT": str(self.tls_port), "PORT": str(self.port)}
+        values = {"ROOT": str(root), "USER": user, "PORT": str(self.port)}
+        values |= {"TLS_PORT": str(self.tls_port), "PLAIN_PORT": str(self.plain_port)}
         for name, value in {**values, "LOGIN": USER, "PASSWORD": PASSWORD}.items():
             config = config.replace(f"@{name}@", value)
         (root / "exim.conf").write_text(config)
@@ -216,13 +219,15 @@ class Exim(Daemon):
         return [self.binary, "-C", str(self.root / "exim.conf"), "-bdf", "-odqs"]
 
     def ports(self) -> Sequence[int]:
-        return [self.port, self.tls_port]
+        return [self.port, self.tls_port, self.plain_port]
 
     def sessions(self) -> list[str]:
-        """The commands of each SMTP session that sent no mail, as Exim logged them (C=...)."""
+        """The commands of each SMTP session that sent no mail, as Exim logged them (C=...); the
+        connections that sent no command (tests waiting for the port) are left out."""
         log = self.root / "log" / "mainlog"
         lines = log.read_text().splitlines() if log.exists() else []
-        return [line.split(" C=", 1)[1].split()[0] for line in lines if "no MAIL in SMTP connection" in line]
+        mine = [line for line in lines if "no MAIL in SMTP connection" in line and " C=" in line]
+        return [line.split(" C=", 1)[1].split()[0] for line in mine]
 
     def received(self) -> int:
         """How many messages Exim took in (its "<=" log lines)."""
@@ -240,9 +245,9 @@ keep_environment =
 exim_user = @USER@
 exim_group = @USER@
 local_interfaces = 127.0.0.1
-daemon_smtp_ports = @PORT@ : @TLS_PORT@
+daemon_smtp_ports = @PORT@ : @TLS_PORT@ : @PLAIN_PORT@
 tls_on_connect_ports = @TLS_PORT@
-tls_advertise_hosts = *
+tls_advertise_hosts = ${if eq{$received_port}{@PLAIN_PORT@}{}{*}}
 tls_certificate = @ROOT@/cert.pem
 tls_privatekey = @ROOT@/key.pem
 auth_advertise_hosts = ${if def:tls_in_cipher {*}{}}
