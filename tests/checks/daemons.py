@@ -153,8 +153,9 @@ class MariaDB(Daemon):
 
 
 class Memcached(Daemon):
-    """Two memcached servers: one open (`port`), one that asks for a login (`login_port`, memcached's
-    ASCII authentication, -Y). Runs as `memcache` under root."""
+    """Three memcached servers: one open (`port`), one that asks for a login (`login_port`,
+    memcached's ASCII authentication, -Y), one with TLS (`tls_port`, -Z, a self-signed certificate:
+    `certificate`). Runs as `memcache` under root."""
 
     name = "memcached"
 
@@ -162,27 +163,36 @@ class Memcached(Daemon):
         super().__init__(root)
         self.binary = binary
         self.login_port = free_port()
+        self.tls_port = free_port()
         self.url = f"memcached://127.0.0.1:{self.port}"
         self.login_url = f"memcached://{USER}:{PASSWORD}@127.0.0.1:{self.login_port}"
         (root / "users").write_text(f"{USER}:{PASSWORD}\n")
-        self.login: subprocess.Popen[bytes] | None = None
+        self.certificate = root / "cert.pem"
+        openssl(root, ["req", "-x509", *NEW_KEY, "-keyout", "key.pem", "-out", "cert.pem", *LOOPBACK])
+        self.others: list[subprocess.Popen[bytes]] = []
         self.give_to("memcache")
 
     def command(self, port: int | None = None) -> Sequence[str]:
         return [self.binary, "-l", "127.0.0.1", "-p", str(port or self.port), "-U", "0", "-m", "8"]
 
     def start(self) -> None:
-        users = ["-Y", str(self.root / "users")]
-        self.login = self.spawn([*self.command(self.login_port), *users])
-        wait_until(self.login_port, True, self.name)
+        login = ["-Y", str(self.root / "users")]
+        tls = ["-Z", "-o", f"ssl_chain_cert={self.certificate},ssl_key={self.root / 'key.pem'}"]
+        self.others = [
+            self.spawn([*self.command(self.login_port), *login]),
+            self.spawn([*self.command(self.tls_port), *tls]),
+        ]
+        for port in (self.login_port, self.tls_port):
+            wait_until(port, True, self.name)
         super().start()
 
     def stop(self) -> None:
-        if self.login is not None:
-            self.login.terminate()
-            self.login.wait(20)
-            self.login = None
+        for process in self.others:  # all at once: memcached takes up to a second to stop
+            process.terminate()
         super().stop()
+        for process in self.others:
+            process.wait(20)
+        self.others = []
 
 
 class Exim(Daemon):

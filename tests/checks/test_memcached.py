@@ -3,6 +3,7 @@ open, one that asks for a login. The check needs no driver and runs on asyncio a
 
 from __future__ import annotations
 
+import ssl
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -31,7 +32,7 @@ def memcached_servers() -> Iterator[Memcached]:
         yield server
 
 
-@pytest.fixture(params=["url", "host:port", "login", "aiomcache client"])
+@pytest.fixture(params=["url", "host:port", "login", "aiomcache client", "TLS", "aiomcache client with TLS"])
 async def memcached_ping(
     request: pytest.FixtureRequest, memcached_servers: Memcached
 ) -> AsyncIterator[AnyCheck]:
@@ -42,10 +43,21 @@ async def memcached_ping(
         yield memcached.ping(f"127.0.0.1:{memcached_servers.port}")
     elif request.param == "login":
         yield memcached.ping(memcached_servers.login_url)
+    elif request.param == "TLS":
+        yield memcached.ping(f"127.0.0.1:{memcached_servers.tls_port}", context=trusting(memcached_servers))
     else:
-        client = aiomcache.Client("127.0.0.1", memcached_servers.port)
+        if request.param == "aiomcache client":
+            client = aiomcache.Client("127.0.0.1", memcached_servers.port)
+        else:
+            tls = {"ssl": trusting(memcached_servers)}
+            client = aiomcache.Client("127.0.0.1", memcached_servers.tls_port, conn_args=tls)
         yield memcached.ping(client)
         await client.close()
+
+
+def trusting(server: Memcached) -> ssl.SSLContext:
+    """A context that trusts the test server's self-signed certificate."""
+    return ssl.create_default_context(cafile=str(server.certificate))
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio", "trio"])
@@ -115,6 +127,23 @@ async def test_memcached_failures_are_named_without_the_password(
     assert USER not in str(body) + caplog.text
 
 
+async def test_memcached_tls_failures_are_named(memcached_servers: Memcached) -> None:
+    tls, plain = f"127.0.0.1:{memcached_servers.tls_port}", f"127.0.0.1:{memcached_servers.port}"
+    checks = [
+        Check("untrusted", memcached.ping(tls, context=ssl.create_default_context())),
+        Check("no TLS", memcached.ping(tls), timeout=2),
+        Check("TLS to a plain server", memcached.ping(plain, context=trusting(memcached_servers))),
+    ]
+
+    _code, body = await probe(Health(checks, deadline=3))
+
+    assert {
+        "untrusted": f"memcached at {tls}: TLS certificate rejected (self-signed certificate)",
+        "no TLS": f"memcached at {tls}: connection lost",
+        "TLS to a plain server": f"memcached at {plain}: TLS handshake failed",
+    } == {name: items[0]["output"] for name, items in body["checks"].items()}
+
+
 @asynccontextmanager
 async def answering(answer: bytes) -> AsyncIterator[int]:
     """A server on a free loopback port that answers every command line with `answer`."""
@@ -168,8 +197,12 @@ def test_memcached_refuses_what_it_cannot_check() -> None:
         TypeError, match="expected 'host:port', a memcached:// URL or an aiomcache Client, got int"
     ):
         memcached.ping(11211)
-    with pytest.raises(ValueError, match="connects with TLS, which this check does not"):
-        memcached.ping(aiomcache.Client("cache", conn_args={"ssl": True}))
+    with pytest.raises(ValueError, match="brings its own TLS settings: leave context unset"):
+        memcached.ping(
+            aiomcache.Client("cache", conn_args={"ssl": True}), context=ssl.create_default_context()
+        )
+    with pytest.raises(TypeError, match=r"context must be an ssl\.SSLContext or None, got bool"):
+        memcached.ping("cache:11211", context=True)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="warn_at"):
         memcached.ping("cache:11211", warn_at=100, fail_at=10)
 
