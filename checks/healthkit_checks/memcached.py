@@ -5,9 +5,10 @@
 ``target`` is ``host:port``, a ``memcached://host:port`` URL, or the application's own aiomcache
 ``Client`` (the check asks the server it talks to, with TLS when the client uses it). Each call
 opens a connection of its own, sends ``version`` and waits for the answer; a URL with a user and
-password logs in first (memcached's ASCII authentication, ``memcached -Y``), and the password
-never appears in outputs. Nothing is stored, read or evicted. With ``context`` (an
-``ssl.SSLContext``), the connection uses TLS (``memcached -Z``).
+password logs in first (memcached's ASCII authentication, ``memcached -Y``, which sends it as
+it is: use TLS where that matters), and the password never appears in outputs. Nothing is
+stored, read or evicted. With ``context`` (an ``ssl.SSLContext``), the connection uses TLS
+(``memcached -Z``).
 
 Needs no extra, and runs on asyncio and trio: the check speaks the two commands of memcached's
 text protocol itself, rather than through aiomcache, whose latest release (0.8.2) has two defects
