@@ -70,7 +70,7 @@ def query(
         raise TypeError(msg)
     if isinstance(target, str):
         settings, label = _dsn(target, context)
-        driver("aiomysql", "mysql.query", "mysql")
+        driver("aiomysql", "healthkit_checks.mysql", "mysql")
 
         def resolve() -> tuple[str, Any]:
             return "dsn", settings
@@ -188,7 +188,7 @@ async def _on_pool(pool: Any, sql: str) -> None:
 
 
 async def _on_dsn(settings: dict[str, Any], sql: str) -> None:
-    aiomysql = driver("aiomysql", "mysql.query", "mysql")
+    aiomysql = driver("aiomysql", "healthkit_checks.mysql", "mysql")
     connection = await aiomysql.connect(**settings)
     try:
         async with connection.cursor() as cursor:
