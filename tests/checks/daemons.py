@@ -8,12 +8,14 @@ tests of a dependency that goes away; `pause()` and `resume()` (SIGSTOP, SIGCONT
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,7 +53,9 @@ class Daemon:
         return [self.port]
 
     def spawn(self, command: Sequence[str], **options: Any) -> subprocess.Popen[bytes]:
-        """Start `command`, as the server's user when there is one (its group too, and no others)."""
+        """Start `command` in a process group of its own (its children too: Exim forks one per
+        session), as the server's user when there is one (its group too, and no others)."""
+        options["start_new_session"] = True
         if self.as_user is None:
             return subprocess.Popen(command, **options)
         group = pwd.getpwnam(self.as_user).pw_gid
@@ -69,6 +73,8 @@ class Daemon:
             self.resume()
             self.process.terminate()
             self.process.wait(20)
+        if self.process is not None:
+            ended(self.process.pid)
         self.process = None
         for port in self.ports():
             wait_until(port, False, self.name)
@@ -277,6 +283,32 @@ plain:
   server_condition = ${if and {{eq{$auth2}{@LOGIN@}}{eq{$auth3}{@PASSWORD@}}}}
   server_set_id = $auth2
 """
+
+
+def ended(group: int, within: float = 5) -> None:
+    """Stop what is left of a process group (a session Exim forked, still logging), so that
+    nothing writes to the server's directory once it is stopped."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, signal.SIGTERM)
+    deadline = time.monotonic() + within
+    while _running_in(group):
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+            return
+        time.sleep(0.02)
+
+
+def _running_in(group: int) -> bool:
+    """Whether a process of `group` still runs (zombies, which the init here may never reap, do not)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        if int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False
 
 
 class Server(Protocol):
