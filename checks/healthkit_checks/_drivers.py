@@ -118,6 +118,41 @@ PHRASES: tuple[tuple[tuple[str, ...], str], ...] = (
 )
 
 
+#: MySQL and MariaDB error numbers that have a plain name (from 2000 on, the client library's own).
+MYSQL_ERRORS = {
+    1040: "too many connections",
+    1044: "access to the database denied",
+    1045: "authentication failed",
+    1049: "the database does not exist",
+    1053: "the server is shutting down",
+    1129: "this host is blocked after too many connection errors",
+    1130: "this host may not connect",
+    1203: "too many connections",
+    1205: "timed out waiting for a lock",
+    1226: "the user's resource limit is reached",
+    1836: "the server is read-only",
+    1927: "connection lost",
+    1969: "the query timed out",
+    2002: "cannot connect",
+    2003: "cannot connect",
+    2006: "connection lost",
+    2013: "connection lost",
+    3024: "the query timed out",
+    4031: "connection lost",
+}
+
+#: Where MySQL errors come from: their first argument is the server's (or client's) error number.
+MYSQL_DRIVERS = frozenset({"pymysql", "aiomysql", "asyncmy", "MySQLdb"})
+
+
+def mysql_error_number(exc: BaseException) -> int | None:
+    """The error number of a MySQL driver's error, else None."""
+    if type(exc).__module__.split(".")[0] not in MYSQL_DRIVERS or not exc.args:
+        return None
+    number = exc.args[0]
+    return number if isinstance(number, int) and not isinstance(number, bool) else None
+
+
 def failure(exc: BaseException) -> str:
     """A short, secret-free account of a database failure. Never the driver's own text, which
     can hold host names, user names and query data."""
@@ -127,6 +162,11 @@ def failure(exc: BaseException) -> str:
     chain = exception_chain(exc)
     if any(isinstance(seen, FileNotFoundError) for seen in chain):
         return "the socket file does not exist"
+    for seen in chain:  # before SQLSTATEs: MySQL's numbers say more (1049 and a bad query share 42000)
+        number = mysql_error_number(seen)
+        if number is not None:
+            named = MYSQL_ERRORS.get(number)
+            return named or f"the query failed (MySQL error {number})"
     for seen in chain:
         code = getattr(seen, "sqlstate", None) or getattr(seen, "pgcode", None)
         if isinstance(code, str) and code:
