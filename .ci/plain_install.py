@@ -12,7 +12,7 @@ import time
 
 import healthkit_checks.tcp  # noqa: F401  (a catalog module without a driver)
 from healthkit import Check, Health
-from healthkit_checks import http, postgres, redis, sqlalchemy
+from healthkit_checks import http, postgres, rabbitmq, redis, sqlalchemy
 
 # Modules with drivers import; using one without its driver names the extra that installs it.
 for make, extra in [
@@ -20,6 +20,7 @@ for make, extra in [
     (lambda: postgres.query("postgresql://db/app"), "postgres"),
     (lambda: redis.ping("redis://cache"), "redis"),
     (lambda: sqlalchemy.connect(None), "sqlalchemy"),
+    (lambda: rabbitmq.connect("amqp://broker/"), "rabbitmq"),
     # healthkit.prometheus and healthkit.otel without their libraries name their extras too.
     (lambda: importlib.import_module("healthkit.prometheus"), "prometheus"),
     (lambda: importlib.import_module("healthkit.otel"), "otel"),

@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import brokers
+from tests.brokers import RabbitMQ
 from tests.servers import missing
 
 
@@ -69,3 +72,11 @@ def expired_certificate(tmp_path: Path) -> tuple[Path, Path, Path]:
         [*sign, "-in", "leaf.csr", "-out", "cert.pem", *dates],
     )
     return tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_server() -> Iterator[RabbitMQ]:
+    """One real RabbitMQ for the session (it takes seconds to boot); a test that stops it starts
+    it again."""
+    with brokers.rabbitmq_server() as server:
+        yield server
