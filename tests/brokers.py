@@ -1,4 +1,4 @@
-"""A real RabbitMQ for the catalog's tests.
+"""A real RabbitMQ and a real Celery worker for the catalog's tests.
 
 RabbitMQ runs from Debian's package (its upstream scripts under /usr/lib/rabbitmq/bin, not the
 /usr/sbin wrappers, which switch to the rabbitmq user and log to /var/log) on free loopback ports,
@@ -8,13 +8,17 @@ with another Erlang node on the machine. Booting takes several seconds, so the t
 per session; `stop()` and `start()` stop and start the broker inside the running node
 (rabbitmqctl stop_app/start_app), which takes about a second: clients see the listener close and
 then open again.
+
+The Celery worker is a `celery worker` process with Redis (tests/databases.py) as its broker.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.databases import PASSWORD, accepting, wait_until
+from tests.databases import PASSWORD, Redis, accepting, wait_until
 from tests.servers import free_port, missing
 
 RABBITMQ_SCRIPTS = Path("/usr/lib/rabbitmq/bin")
@@ -144,3 +148,68 @@ def rabbitmq_server() -> Iterator[RabbitMQ]:
             yield server
         finally:
             server.shutdown()
+
+
+WORKER_APP = """
+import os
+
+from celery import Celery
+
+app = Celery("healthkit_worker", broker=os.environ["HEALTHKIT_TEST_BROKER"])
+app.conf.broker_connection_retry_on_startup = True
+"""
+
+
+class CeleryWorker:
+    """A `celery worker` process (solo pool: no child processes), its broker the given Redis."""
+
+    def __init__(self, redis: Redis, root: Path) -> None:
+        self.root = root
+        self.broker = redis.url.rsplit("/", 1)[0] + "/1"  # a database of its own
+        self.hostname = "worker1@healthkit"
+        self.process: subprocess.Popen[bytes] | None = None
+        (root / "healthkit_worker.py").write_text(WORKER_APP)
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "celery", "-A", "healthkit_worker", "worker", "--pool=solo"]
+        command += ["--hostname", self.hostname, "--without-heartbeat", "--without-mingle"]
+        command += ["--without-gossip", "--loglevel=warning", f"--logfile={self.root / 'worker.log'}"]
+        env = {**os.environ, "HEALTHKIT_TEST_BROKER": self.broker, "PYTHONPATH": str(self.root)}
+        self.process = subprocess.Popen(command, env=env, cwd=self.root, stdout=subprocess.DEVNULL)
+        self.wait_until_answering()
+
+    def wait_until_answering(self, within: float = 30) -> None:
+        """Ping until the worker answers (it connects to the broker after it starts, or again
+        after the broker came back)."""
+        from celery import Celery  # type: ignore[import-untyped]  # imported by the tests that use it
+
+        app = Celery("healthkit_tests", broker=self.broker, set_as_current=False)
+        deadline = time.monotonic() + within
+        try:
+            while not app.control.ping(destination=[self.hostname], timeout=0.2):
+                if self.process is None or self.process.poll() is not None or time.monotonic() > deadline:
+                    log = (self.root / "worker.log").read_text(errors="replace")[-2000:]
+                    pytest.fail(f"the Celery worker did not answer a ping: {log}")
+        finally:
+            app.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # a warm shutdown
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process = None
+
+
+@contextmanager
+def celery_worker(redis: Redis) -> Iterator[CeleryWorker]:
+    with tempfile.TemporaryDirectory(prefix="healthkit-celery-", ignore_cleanup_errors=True) as root:
+        worker = CeleryWorker(redis, Path(root))
+        worker.start()
+        try:
+            yield worker
+        finally:
+            worker.stop()

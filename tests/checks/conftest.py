@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests import brokers
-from tests.brokers import RabbitMQ
+from tests.brokers import CeleryWorker, RabbitMQ
+from tests.databases import Redis
 from tests.servers import missing
 
 
@@ -80,3 +81,10 @@ def rabbitmq_server() -> Iterator[RabbitMQ]:
     it again."""
     with brokers.rabbitmq_server() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def celery_worker(redis_server: Redis) -> Iterator[CeleryWorker]:
+    """One `celery worker` process for the session, its broker the session's Redis."""
+    with brokers.celery_worker(redis_server) as worker:
+        yield worker
