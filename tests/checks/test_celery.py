@@ -85,7 +85,7 @@ async def test_celery_broker_going_away_fails_readiness_and_coming_back_passes(
     check = Check("celery:workers", celery_check.ping(app, timeout=0.3), timeout=0.5)
 
     # The worker reconnects on its own, after kombu's back-off (2 s, then 4 s).
-    await outage(redis_server, check, {"connection refused", "connection lost"}, back_within=20)
+    await outage(redis_server, [check], {"connection refused", "connection lost"}, back_within=20)
 
 
 async def test_celery_failures_are_named_without_credentials(
