@@ -98,8 +98,9 @@ class RabbitMQ:
         deadline = time.monotonic() + 90
         while not self._accepting():
             if self.node_process.poll() is not None or time.monotonic() > deadline:
-                self.shutdown()
-                pytest.fail(f"RabbitMQ did not start serving on 127.0.0.1:{self.port}: see {self.log}")
+                logs = [self.log, self.root / "log" / "console"]
+                said = "".join(log.read_text(errors="replace")[-1500:] for log in logs if log.exists())
+                pytest.fail(f"RabbitMQ did not start serving on 127.0.0.1:{self.port}: {said}")
             time.sleep(0.1)
 
     def _accepting(self) -> bool:
@@ -143,8 +144,8 @@ def rabbitmq_server() -> Iterator[RabbitMQ]:
         missing("RabbitMQ (rabbitmq-server)")
     with tempfile.TemporaryDirectory(prefix="healthkit-rabbitmq-", ignore_cleanup_errors=True) as root:
         server = RabbitMQ(RABBITMQ_SCRIPTS, epmd, Path(root))
-        server.boot()
         try:
+            server.boot()
             yield server
         finally:
             server.shutdown()
@@ -179,8 +180,7 @@ class CeleryWorker:
         self.wait_until_answering()
 
     def wait_until_answering(self, within: float = 30) -> None:
-        """Ping until the worker answers (it connects to the broker after it starts, or again
-        after the broker came back)."""
+        """Ping until the worker answers: it connects to the broker a moment after it starts."""
         from celery import Celery  # type: ignore[import-untyped]  # imported by the tests that use it
 
         app = Celery("healthkit_tests", broker=self.broker, set_as_current=False)
@@ -188,8 +188,9 @@ class CeleryWorker:
         try:
             while not app.control.ping(destination=[self.hostname], timeout=0.2):
                 if self.process is None or self.process.poll() is not None or time.monotonic() > deadline:
-                    log = (self.root / "worker.log").read_text(errors="replace")[-2000:]
-                    pytest.fail(f"the Celery worker did not answer a ping: {log}")
+                    log = self.root / "worker.log"
+                    said = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+                    pytest.fail(f"the Celery worker did not answer a ping: {said}")
         finally:
             app.close()
 
@@ -208,8 +209,8 @@ class CeleryWorker:
 def celery_worker(redis: Redis) -> Iterator[CeleryWorker]:
     with tempfile.TemporaryDirectory(prefix="healthkit-celery-", ignore_cleanup_errors=True) as root:
         worker = CeleryWorker(redis, Path(root))
-        worker.start()
         try:
+            worker.start()
             yield worker
         finally:
             worker.stop()
