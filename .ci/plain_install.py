@@ -12,7 +12,7 @@ import time
 
 import healthkit_checks.tcp  # noqa: F401  (a catalog module without a driver)
 from healthkit import Check, Health
-from healthkit_checks import http, memcached, mysql, postgres, redis, smtp, sqlalchemy
+from healthkit_checks import alembic, celery, http, memcached, mysql, postgres, rabbitmq, redis, smtp, sqlalchemy
 
 # Modules with drivers import; using one without its driver names the extra that installs it.
 for make, extra in [
@@ -22,6 +22,9 @@ for make, extra in [
     (lambda: sqlalchemy.connect(None), "sqlalchemy"),
     (lambda: mysql.query("mysql://db/app"), "mysql"),
     (lambda: smtp.ping("smtp://mail"), "smtp"),
+    (lambda: rabbitmq.connect("amqp://broker/"), "rabbitmq"),
+    (lambda: celery.ping("redis://broker/0"), "celery"),
+    (lambda: alembic.applied("postgresql://db/app"), "alembic"),
     # healthkit.prometheus and healthkit.otel without their libraries name their extras too.
     (lambda: importlib.import_module("healthkit.prometheus"), "prometheus"),
     (lambda: importlib.import_module("healthkit.otel"), "otel"),

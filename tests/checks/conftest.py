@@ -2,10 +2,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import brokers
+from tests.brokers import CeleryWorker, RabbitMQ
+from tests.databases import Redis
 from tests.servers import missing
 
 
@@ -69,3 +73,18 @@ def expired_certificate(tmp_path: Path) -> tuple[Path, Path, Path]:
         [*sign, "-in", "leaf.csr", "-out", "cert.pem", *dates],
     )
     return tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_server() -> Iterator[RabbitMQ]:
+    """One real RabbitMQ for the session (it takes seconds to boot); a test that stops it starts
+    it again."""
+    with brokers.rabbitmq_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def celery_worker(redis_server: Redis) -> Iterator[CeleryWorker]:
+    """One `celery worker` process for the session, its broker the session's Redis."""
+    with brokers.celery_worker(redis_server) as worker:
+        yield worker

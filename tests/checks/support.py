@@ -1,19 +1,24 @@
-"""Helpers for the catalog's tests: one check's outcome, an HTTP and a TLS server on loopback."""
+"""Helpers for the catalog's tests: one check's outcome, a server's outage, an HTTP and a TLS
+server on loopback."""
 
 from __future__ import annotations
 
 import contextlib
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Protocol
 
 import anyio
 import anyio.abc
+import anyio.to_thread
 from anyio.streams.tls import TLSListener
+from starlette.applications import Starlette
 
 from healthkit import Check, Health
 from tests.conftest import probe
+from tests.databases import PASSWORD
 
 
 async def outcome(check: Check) -> dict[str, object]:
@@ -21,6 +26,51 @@ async def outcome(check: Check) -> dict[str, object]:
     _code, body = await probe(Health([check]))
     item: dict[str, object] = body["checks"][check.name][0]
     return item
+
+
+class Stoppable(Protocol):
+    """A test server that can be taken down and brought back (tests/databases.py, tests/brokers.py)."""
+
+    def stop(self) -> None: ...
+    def start(self) -> None: ...
+
+
+async def outage(
+    server: Stoppable,
+    checks: Sequence[Check],
+    plain: Collection[str],
+    *,
+    calls: int = 2,
+    back_within: float = 15,
+) -> None:
+    """Stop the server: each check fails within its timeout and /readyz answers 503, naming it in
+    one of the `plain` words (after the label) and without the password, `calls` times in a row.
+    Start it again: the checks pass again within `back_within` seconds."""
+    app = Starlette(routes=Health(checks).routes())
+    longest = max(check.timeout for check in checks)
+    assert 200 == (await probe(app, path="/readyz"))[0]
+
+    await anyio.to_thread.run_sync(server.stop)
+    try:
+        for _ in range(calls):
+            started = anyio.current_time()
+            code, body = await probe(app, path="/readyz")
+            elapsed = anyio.current_time() - started
+
+            assert 503 == code
+            for check in checks:
+                assert "fail" == body["checks"][check.name][0]["status"]
+                assert body["checks"][check.name][0]["output"].split(": ", 1)[-1] in plain
+            assert elapsed < longest + 0.3, "within the checks' timeouts, plus scheduling"
+            assert PASSWORD not in str(body)
+    finally:
+        await anyio.to_thread.run_sync(server.start)
+
+    with anyio.fail_after(back_within):  # clients reconnect on their own
+        while (await probe(app, path="/readyz"))[0] != 200:
+            await anyio.sleep(0.1)
+    body = (await probe(app, path="/readyz"))[1]
+    assert {"pass"} == {body["checks"][check.name][0]["status"] for check in checks}
 
 
 ANSWERS = {
