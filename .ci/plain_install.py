@@ -12,7 +12,18 @@ import time
 
 import healthkit_checks.tcp  # noqa: F401  (a catalog module without a driver)
 from healthkit import Check, Health
-from healthkit_checks import alembic, celery, http, memcached, mysql, postgres, rabbitmq, redis, smtp, sqlalchemy
+from healthkit_checks import (
+    alembic,
+    celery,
+    http,
+    memcached,
+    mysql,
+    postgres,
+    rabbitmq,
+    redis,
+    smtp,
+    sqlalchemy,
+)
 
 # Modules with drivers import; using one without its driver names the extra that installs it.
 for make, extra in [
