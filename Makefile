@@ -102,11 +102,12 @@ $(VENV)/.docs-installed: $(STAMP)
 	$(BIN)/python -m pip install --quiet --group docs
 	@touch $@
 
+# NO_MKDOCS_2_WARNING: Material's notice of its end of life (docs/development.md says what it means here).
 docs: $(VENV)/.docs-installed
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 docs-serve: $(VENV)/.docs-installed
-	$(BIN)/mkdocs serve --dev-addr $(HOST):8001
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr $(HOST):8001
 
 # The wheel and sdist in dist/, checked: twine check --strict, and what each must hold (.ci/check_dist.py).
 $(VENV)/.release-installed: $(STAMP)

@@ -9,7 +9,9 @@ import asyncio
 import importlib
 import threading
 import time
+from importlib import metadata
 
+import healthkit
 import healthkit_checks.tcp  # noqa: F401  (a catalog module without a driver)
 from healthkit import Check, Health
 from healthkit_checks import http, postgres, redis, sqlalchemy
@@ -70,4 +72,5 @@ async def main() -> None:
 
 
 asyncio.run(main())
-print("plain install: imports and answers without the extras")
+assert metadata.version("healthkit-asgi") == healthkit.__version__, healthkit.__version__
+print(f"plain install: healthkit {healthkit.__version__} imports and answers without the extras")
