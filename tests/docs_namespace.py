@@ -117,3 +117,25 @@ def namespace() -> dict[str, Any]:
         # healthkit.testing's excerpt: the application's Health, with a startup check.
         "app_health": Health([Check("db", ping_db), Check("migrations", migrations, tags={"startup"})]),
     }
+
+
+def for_module(module: str) -> dict[str, Any]:
+    """Stand-ins for what a module's docstring example takes as given (`pool`, `client`, `engine`):
+    the application's own objects, made without connecting to anything."""
+    if module == "healthkit_checks.http":
+        import httpx2
+
+        return {"client": httpx2.AsyncClient()}
+    if module == "healthkit_checks.redis":
+        import redis.asyncio
+
+        return {"client": redis.asyncio.Redis.from_url(ENVIRONMENT["REDIS_URL"])}
+    if module == "healthkit_checks.postgres":
+        import asyncpg
+
+        return {"pool": asyncpg.create_pool(ENVIRONMENT["DATABASE_URL"])}  # not started: no connection
+    if module == "healthkit_checks.sqlalchemy":
+        from sqlalchemy import create_engine
+
+        return {"engine": create_engine("sqlite://")}
+    return {}

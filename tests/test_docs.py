@@ -1,4 +1,5 @@
-"""Every Python example in README.md and docs/ runs, so none can rot; every relative link resolves.
+"""Every Python example in README.md and docs/ runs, so none can rot, and so does every example in
+the docstrings the API reference shows; every relative link resolves.
 
 Each ```python block runs in a fresh namespace of stand-ins (tests/docs_namespace.py). An HTML
 comment on the line above a block (invisible on the page) changes that:
@@ -14,13 +15,16 @@ Top-level `await` works (the block runs on asyncio, as in `python -m asyncio`).
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import logging
 import re
+import sys
 import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import anyio
@@ -163,3 +167,79 @@ def test_every_relative_link_points_at_a_file_that_exists(page: str) -> None:
 
     assert relative or page != "README.md"
     assert [] == [target for target in relative if not (ROOT / target).exists()]
+
+
+# The modules whose docstrings docs/reference/ renders (`::: name`), found in its pages, with their
+# submodules for `show_submodules`.
+REFERENCED = sorted(
+    {
+        match[1]
+        for page in (ROOT / "docs" / "reference").glob("*.md")
+        for match in re.finditer(r"^::: ([\w.]+)", page.read_text(), re.MULTILINE)
+    }
+)
+DOCSTRING_CODE = re.compile(r"```python\n(?P<fenced>[\s\S]*?)```|(?:^|\n\n)(?P<indented>(?: {4}.*(?:\n|$))+)")
+
+
+def documented_modules() -> list[str]:
+    """Each module a reference page renders (for a class or function, the module defining it)."""
+    modules: set[str] = set()
+    for name in REFERENCED:
+        module: ModuleType | None
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            owner = importlib.import_module(name.rsplit(".", 1)[0])
+            module = inspect.getmodule(getattr(owner, name.rsplit(".", 1)[1]))
+        assert module is not None
+        modules.add(module.__name__)
+        if hasattr(module, "__path__"):  # a package: its public submodules too
+            folder = Path(module.__path__[0])
+            modules |= {f"{module.__name__}.{p.stem}" for p in folder.glob("[!_]*.py")}
+    return sorted(modules)
+
+
+def docstring_examples() -> list[tuple[str, str]]:
+    """(where, source) of each code block in a documented module's docstrings: a ```python fence, or
+    a block indented by four spaces after a blank line (both render as code)."""
+    found = []
+    for name in documented_modules():
+        tree = ast.parse(Path(inspect.getfile(importlib.import_module(name))).read_text())
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            text = ast.get_docstring(node) or ""
+            for match in DOCSTRING_CODE.finditer(text):
+                where = f"{name}.{getattr(node, 'name', '')}".rstrip(".")
+                found.append((where, textwrap.dedent(match["fenced"] or match["indented"])))
+    return found
+
+
+DOCSTRINGS = docstring_examples()
+
+
+def test_the_reference_renders_modules_with_examples() -> None:
+    assert {"healthkit._health", "healthkit.testing", "healthkit_checks.http"} <= set(documented_modules())
+    assert len(DOCSTRINGS) >= 5
+
+
+@pytest.mark.parametrize(("where", "source"), DOCSTRINGS, ids=[where for where, _ in DOCSTRINGS])
+def test_docstring_example_runs(where: str, source: str, global_state: None) -> None:
+    """In the stand-ins' namespace plus the module itself (by its short name, as the examples import
+    it) and its public names."""
+    module = importlib.import_module(where if where in sys.modules else where.rsplit(".", 1)[0])
+    while module.__name__ not in documented_modules():
+        module = importlib.import_module(module.__name__.rsplit(".", 1)[0])
+    names = docs_namespace.namespace()
+    names |= {name: getattr(module, name) for name in getattr(module, "__all__", ())}
+    names[module.__name__.rsplit(".", 1)[-1]] = module
+    code = compile(source, where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+
+    async def run() -> None:
+        names.update(docs_namespace.for_module(module.__name__))  # an asyncpg pool needs the loop
+        if code.co_flags & inspect.CO_COROUTINE:
+            await eval(code, names)
+        else:
+            exec(code, names)
+
+    anyio.run(run, backend="asyncio")
