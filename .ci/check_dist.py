@@ -4,7 +4,8 @@
 
 The wheel: both import packages with py.typed, the JSON Schema (with its `$id`), the licence, and
 metadata that agrees with pyproject.toml (name, version, SPDX licence, Python versions, every extra
-and no development tool in any of them, the project URLs). The sdist: the sources with what tests
+and no development tool in any of them, the project URLs), and the README as its description with
+absolute links only. The sdist: the sources with what tests
 and documents them (LICENSE, CHANGELOG.md, README.md, docs/, mkdocs.yml, tests/), and no virtual
 environment or build output. Prints what it checked; exits 1 naming every problem.
 """
@@ -82,6 +83,13 @@ def check_wheel(path: Path, project: dict, problems: list[str]) -> None:
     for requirement in metadata.get_all("Requires-Dist") or []:
         if name_of(requirement) in TOOLS:
             problems.append(f"{path.name}: a development tool is published: {requirement!r}")
+    description = metadata.get_payload()
+    if "## Quickstart" not in description:
+        problems.append(f"{path.name}: the description is not README.md")
+    relative = re.findall(r"\]\((?!https?://|#)[^)]*\)", description)
+    problems += [
+        f"{path.name}: a relative link in the description (PyPI cannot follow it): {relative}"
+    ] * bool(relative)
     urls = {url.split(",")[0] for url in metadata.get_all("Project-URL") or []}
     problems += [f"{path.name}: no Project-URL {label!r}" for label in project["urls"] if label not in urls]
     described = f"{metadata['Name']} {metadata['Version']}, extras {', '.join(sorted(extras))}"
