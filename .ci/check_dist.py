@@ -87,9 +87,10 @@ def check_wheel(path: Path, project: dict, problems: list[str]) -> None:
     if "## Quickstart" not in description:
         problems.append(f"{path.name}: the description is not README.md")
     relative = re.findall(r"\]\((?!https?://|#)[^)]*\)", description)
-    problems += [
-        f"{path.name}: a relative link in the description (PyPI cannot follow it): {relative}"
-    ] * bool(relative)
+    if relative:
+        problems.append(
+            f"{path.name}: relative links in the description (PyPI cannot follow them): {relative}"
+        )
     urls = {url.split(",")[0] for url in metadata.get_all("Project-URL") or []}
     problems += [f"{path.name}: no Project-URL {label!r}" for label in project["urls"] if label not in urls]
     described = f"{metadata['Name']} {metadata['Version']}, extras {', '.join(sorted(extras))}"
