@@ -2,7 +2,8 @@
 
 It imports and serves probes; using a catalog module without its driver names the extra that installs it.
 .ci/run runs it with the newest versions and with starlette, anyio and orjson at their floors: the test
-suite itself needs a newer anyio (its test extra), so this is where the library's own anyio floor runs.
+suite itself needs a newer anyio (its dependency group `test`), so this is where the library's own anyio
+floor runs.
 """
 
 import asyncio
