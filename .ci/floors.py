@@ -3,10 +3,12 @@
     python .ci/floors.py constraints [--core]   pip constraints: each direct dependency == its floor
     python .ci/floors.py check [--core]         table of floors and installed versions; exit 1 unless equal
     python .ci/floors.py show                   the same table, for any environment (never fails)
+    python .ci/floors.py extras                 every extra's name, comma-separated: pip install '.[NAMES]'
 
-Without --core: [project] dependencies and every extra, as `pip install -e '.[test]'` installs them. With
---core: [project] dependencies only (a plain `pip install .`). A package named twice (anyio in the
-dependencies and in the test extra) takes its highest floor, the lowest version that install allows.
+Without --core: [project] dependencies, every extra and the dependency group `test`, as the Makefile
+installs them (`pip install -e '.[every extra]' --group test`). With --core: [project] dependencies only
+(a plain `pip install .`). A package named twice (anyio in the dependencies and in the test group) takes
+its highest floor, the lowest version that install allows.
 Every requirement must have a `>=` floor; anything this script cannot read for sure stops it.
 """
 
@@ -63,13 +65,33 @@ def floor_of(requirement: str) -> tuple[str, str | None]:
     return name, floors[0]
 
 
+# The dependency groups (PEP 735) the lowest environment installs beside the extras.
+GROUPS = ("test",)
+
+
+def group(groups: dict[str, list[str | dict[str, str]]], name: str) -> list[str]:
+    """A dependency group's requirements, with the groups it includes ({include-group = "..."})."""
+    requirements: list[str] = []
+    for item in groups[name]:
+        if isinstance(item, str):
+            requirements.append(item)
+        elif set(item) == {"include-group"}:
+            requirements.extend(group(groups, item["include-group"]))
+        else:
+            sys.exit(f"floors.py: cannot read {item!r} in the dependency group {name!r}")
+    return requirements
+
+
 def read_floors(core: bool) -> tuple[dict[str, str], str]:
     """{normalized name: floor} and the floor of requires-python."""
-    project = tomllib.loads(PYPROJECT.read_text())["project"]
+    pyproject = tomllib.loads(PYPROJECT.read_text())
+    project = pyproject["project"]
     requirements = list(project["dependencies"])
     if not core:
         for extra in project.get("optional-dependencies", {}).values():
             requirements.extend(extra)
+        for name in GROUPS:
+            requirements.extend(group(pyproject.get("dependency-groups", {}), name))
     floors: dict[str, str] = {}
     for requirement in requirements:
         name, floor = floor_of(requirement)
@@ -108,6 +130,9 @@ def table(floors: dict[str, str], python: str, mark: bool) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    if argv == ["extras"]:
+        print(",".join(tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]))
+        return 0
     if not argv or argv[0] not in {"constraints", "check", "show"} or set(argv[1:]) - {"--core"}:
         sys.exit(__doc__)
     floors, python = read_floors(core="--core" in argv)

@@ -2,14 +2,17 @@
 
 It imports and serves probes; using a catalog module without its driver names the extra that installs it.
 .ci/run runs it with the newest versions and with starlette, anyio and orjson at their floors: the test
-suite itself needs a newer anyio (its test extra), so this is where the library's own anyio floor runs.
+suite itself needs a newer anyio (its dependency group `test`), so this is where the library's own anyio
+floor runs.
 """
 
 import asyncio
 import importlib
 import threading
 import time
+from importlib import metadata
 
+import healthkit
 import healthkit_checks.tcp  # noqa: F401  (a catalog module without a driver)
 from healthkit import Check, Health
 from healthkit_checks import (
@@ -90,4 +93,5 @@ async def main() -> None:
 
 
 asyncio.run(main())
-print("plain install: imports and answers without the extras")
+assert metadata.version("healthkit-asgi") == healthkit.__version__, healthkit.__version__
+print(f"plain install: healthkit {healthkit.__version__} imports and answers without the extras")

@@ -1,7 +1,8 @@
 """healthkit: health-check endpoints for Starlette and FastAPI (application/health+json).
 
 The names below are imported when first used, so that ``python -m healthkit probe`` (which needs
-only the standard library) starts without loading starlette, anyio and orjson.
+only the standard library) starts without loading starlette, anyio and orjson. ``__version__`` is the
+installed distribution's version (``healthkit-asgi``), read from its metadata when first asked for.
 """
 
 # typing.TYPE_CHECKING without importing typing (mypy reads any name TYPE_CHECKING as True)
@@ -17,6 +18,8 @@ if TYPE_CHECKING:
     from ._probe import Probe
     from ._report import Report
     from ._status import Status
+
+    __version__: str
 
 __all__ = [
     "CallEnded",
@@ -52,6 +55,16 @@ _MODULES = {
 if not TYPE_CHECKING:  # type checkers read the imports above; a __getattr__ would hide typos
 
     def __getattr__(name: str) -> object:
+        if name == "__version__":
+            from importlib import metadata
+
+            try:
+                version = metadata.version("healthkit-asgi")
+            except metadata.PackageNotFoundError:
+                msg = "healthkit has no __version__: the healthkit-asgi distribution is not installed"
+                raise AttributeError(msg) from None
+            globals()[name] = version
+            return version
         module = _MODULES.get(name)
         if module is None:
             msg = f"module 'healthkit' has no attribute {name!r}"
@@ -63,4 +76,4 @@ if not TYPE_CHECKING:  # type checkers read the imports above; a __getattr__ wou
         return value
 
     def __dir__() -> list[str]:
-        return sorted({*globals(), *__all__})
+        return sorted({*globals(), *__all__, "__version__"})

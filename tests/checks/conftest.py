@@ -51,8 +51,14 @@ serial = serial
 default_md = sha256
 policy = any
 copy_extensions = copy
+x509_extensions = leaf
 [any]
 commonName = supplied
+[leaf]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+authorityKeyIdentifier = keyid, issuer
 """
 
 
@@ -63,7 +69,9 @@ def expired_certificate(tmp_path: Path) -> tuple[Path, Path, Path]:
     (tmp_path / "ca.cnf").write_text(CA_CONFIG)
     (tmp_path / "index.txt").write_text("")
     (tmp_path / "serial").write_text("01\n")
-    issuer = ["-subj", "/CN=healthkit test CA"]
+    # The extensions Python 3.13's strict verification (VERIFY_X509_STRICT) asks of a CA and its leaf,
+    # so that the dates are the one thing wrong.
+    issuer = ["-subj", "/CN=healthkit test CA", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
     sign = ["ca", "-config", "ca.cnf", "-batch", "-notext", "-cert", "ca.pem", "-keyfile", "ca.key"]
     dates = ["-startdate", "20200101000000Z", "-enddate", "20200102000000Z"]
     openssl(
