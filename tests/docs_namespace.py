@@ -44,7 +44,7 @@ async def ping_db() -> None:
     return None
 
 
-ping_redis = ping_search = ping_billing = loop_lag = migrations_applied = migrations = ping_db
+ping_redis = ping_search = ping_billing = loop_lag = migrations = ping_db
 
 
 async def queue_depth() -> Result | None:
@@ -126,7 +126,6 @@ def namespace() -> dict[str, Any]:
         "ping_search": ping_search,
         "ping_billing": ping_billing,
         "loop_lag": loop_lag,
-        "migrations_applied": migrations_applied,
         "migrations": migrations,
         "queue_depth": queue_depth,
         "homepage": homepage,
