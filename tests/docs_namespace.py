@@ -163,7 +163,7 @@ def for_module(module: str) -> dict[str, Any]:
     if module == "healthkit_checks.mysql":
         import asyncio
 
-        import aiomysql
+        import aiomysql  # type: ignore[import-untyped]
 
         # An aiomysql Pool as create_pool makes it, before it opens any connection.
         loop = asyncio.get_running_loop()
@@ -174,7 +174,7 @@ def for_module(module: str) -> dict[str, Any]:
 
         return {"connection": aio_pika.RobustConnection(yarl.URL(ENVIRONMENT["AMQP_URL"]))}  # not connected
     if module == "healthkit_checks.celery":
-        from celery import Celery
+        from celery import Celery  # type: ignore[import-untyped]
 
         return {"app": Celery("orders", broker=ENVIRONMENT["CELERY_BROKER_URL"])}
     return {}
