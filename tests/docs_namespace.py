@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -31,6 +32,10 @@ ENVIRONMENT = {
     "DATABASE_URL": "postgresql://app@127.0.0.1:1/app",
     "REDIS_URL": "redis://127.0.0.1:1/0",
     "SQLALCHEMY_URL": "postgresql+asyncpg://app@127.0.0.1:1/app",
+    "MYSQL_URL": "mysql://app@127.0.0.1:1/app",
+    "AMQP_URL": "amqp://app@127.0.0.1:1/",
+    "CELERY_BROKER_URL": "redis://127.0.0.1:1/0",
+    "SMTP_PASSWORD": "docs-password",
 }
 
 
@@ -39,7 +44,7 @@ async def ping_db() -> None:
     return None
 
 
-ping_redis = ping_search = ping_billing = loop_lag = migrations_applied = migrations = ping_db
+ping_redis = ping_search = ping_billing = loop_lag = migrations = ping_db
 
 
 async def queue_depth() -> Result | None:
@@ -78,6 +83,25 @@ def _checks() -> list[Check]:
     return [Check("db", _refused), Check("cache", ping_redis, critical=False)]
 
 
+def project(root: Path) -> None:
+    """What the excerpts find in the application's directory (tests/test_docs.py runs them there):
+    an alembic.ini beside its migration scripts (one revision), for ``alembic.applied(engine,
+    "alembic.ini")``, which reads them when the check is made."""
+    versions = root / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    (root / "migrations" / "env.py").write_text("")
+    (root / "migrations" / "script.py.mako").write_text("")
+    (versions / "ae1027a6acf0_orders.py").write_text('revision = "ae1027a6acf0"\ndown_revision = None\n')
+    (root / "alembic.ini").write_text("[alembic]\nscript_location = %(here)s/migrations\n")
+
+
+def _engine() -> Any:
+    """The application's SQLAlchemy engine: made without connecting."""
+    from sqlalchemy import create_engine
+
+    return create_engine("sqlite://")
+
+
 def namespace() -> dict[str, Any]:
     """A fresh set of names for one excerpt (a `health` of its own, so no excerpt sees another's)."""
     checks = _checks()
@@ -102,7 +126,6 @@ def namespace() -> dict[str, Any]:
         "ping_search": ping_search,
         "ping_billing": ping_billing,
         "loop_lag": loop_lag,
-        "migrations_applied": migrations_applied,
         "migrations": migrations,
         "queue_depth": queue_depth,
         "homepage": homepage,
@@ -111,6 +134,7 @@ def namespace() -> dict[str, Any]:
         "alerts": _Alerts(),
         "checks": checks,
         "health": Health(checks),
+        "engine": _engine(),
         # OpenTelemetry's excerpt: the application's own providers (the SDK's).
         "tracer_provider": TracerProvider(),
         "meter_provider": MeterProvider(),
@@ -134,8 +158,23 @@ def for_module(module: str) -> dict[str, Any]:
         import asyncpg
 
         return {"pool": asyncpg.create_pool(ENVIRONMENT["DATABASE_URL"])}  # not started: no connection
-    if module == "healthkit_checks.sqlalchemy":
-        from sqlalchemy import create_engine
+    if module in ("healthkit_checks.sqlalchemy", "healthkit_checks.alembic"):
+        return {"engine": _engine()}
+    if module == "healthkit_checks.mysql":
+        import asyncio
 
-        return {"engine": create_engine("sqlite://")}
+        import aiomysql  # type: ignore[import-untyped]
+
+        # An aiomysql Pool as create_pool makes it, before it opens any connection.
+        loop = asyncio.get_running_loop()
+        return {"pool": aiomysql.Pool(minsize=1, maxsize=10, echo=False, pool_recycle=-1, loop=loop)}
+    if module == "healthkit_checks.rabbitmq":
+        import aio_pika
+        import yarl
+
+        return {"connection": aio_pika.RobustConnection(yarl.URL(ENVIRONMENT["AMQP_URL"]))}  # not connected
+    if module == "healthkit_checks.celery":
+        from celery import Celery  # type: ignore[import-untyped]
+
+        return {"app": Celery("orders", broker=ENVIRONMENT["CELERY_BROKER_URL"])}
     return {}

@@ -9,7 +9,8 @@ comment on the line above a block (invisible on the page) changes that:
                                       health document, valid against the schema
     <!-- docs-test: skip REASON -->   do not run it; REASON is required
 
-Top-level `await` works (the block runs on asyncio, as in `python -m asyncio`).
+Top-level `await` works (the block runs on asyncio, as in `python -m asyncio`). Blocks run in a
+directory that holds what an application's would (docs_namespace.project: its alembic.ini).
 """
 
 from __future__ import annotations
@@ -115,6 +116,19 @@ def global_state() -> Iterator[None]:
             REGISTRY.unregister(collector)
 
 
+@pytest.fixture(scope="session")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    docs_namespace.project(root)
+    return root
+
+
+@pytest.fixture
+def in_project(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in the application's directory, as its code would (relative paths such as alembic.ini)."""
+    monkeypatch.chdir(project)
+
+
 def namespaces() -> dict[str, dict[str, Any]]:
     """Each block's namespace, by name: a `continue` block shares the one before it on its page."""
     made: dict[str, dict[str, Any]] = {}
@@ -132,7 +146,9 @@ NAMESPACES = namespaces()
 
 @pytest.mark.shipping_defaults
 @pytest.mark.parametrize("block", ALL, ids=[block.name for block in ALL])
-def test_example_runs(block: Block, monkeypatch: pytest.MonkeyPatch, global_state: None) -> None:
+def test_example_runs(
+    block: Block, monkeypatch: pytest.MonkeyPatch, global_state: None, in_project: None
+) -> None:
     if block.verb == "skip":
         pytest.skip(f"{block.name}: {block.argument}")
     for name, value in docs_namespace.ENVIRONMENT.items():
@@ -224,7 +240,7 @@ def test_the_reference_renders_modules_with_examples() -> None:
 
 
 @pytest.mark.parametrize(("where", "source"), DOCSTRINGS, ids=[where for where, _ in DOCSTRINGS])
-def test_docstring_example_runs(where: str, source: str, global_state: None) -> None:
+def test_docstring_example_runs(where: str, source: str, global_state: None, in_project: None) -> None:
     """In the stand-ins' namespace plus the module itself (by its short name, as the examples import
     it) and its public names."""
     module = importlib.import_module(where if where in sys.modules else where.rsplit(".", 1)[0])
