@@ -50,15 +50,18 @@ async def test_celery_passes_as_soon_as_enough_workers_answer(target: Any) -> No
 
 
 async def test_fewer_workers_than_required_fail_naming_how_many_answered(target: Any) -> None:
-    check = Check("celery:workers", celery_check.ping(target, min_workers=2, timeout=0.3), timeout=1)
+    # The check's timeout and the deadline leave room for a loaded machine: what is asserted is that the
+    # ping gives up at its own 0.3 s, well before the check's 3 s.
+    check = Check("celery:workers", celery_check.ping(target, min_workers=2, timeout=0.3), timeout=3)
 
     started = anyio.current_time()
-    item = await outcome(check)
+    _code, body = await probe(Health([check], deadline=4))
     elapsed = anyio.current_time() - started
+    item = body["checks"]["celery:workers"][0]
 
     assert ("fail", 1, "workers") == (item["status"], item["observedValue"], item["observedUnit"])
     assert "1 of 2 required workers answered within 0.3s" == item["output"]
-    assert elapsed < 0.3 + 0.5, "it stops listening at its timeout"
+    assert elapsed < 2, "it stops listening at its timeout, not the check's"
 
 
 async def test_a_broker_without_workers_fails_with_none_answering(
