@@ -244,7 +244,7 @@ async def test_failures_are_named_without_credentials(postgres_server: Postgres,
     where = f"127.0.0.1:{postgres_server.port}/{dsn.rsplit('/', 1)[1]}"
     checks = [
         Check("dsn", alembic.applied(wrong, ini), timeout=2),
-        Check("async", alembic.applied(async_engine(wrong), ini)),
+        Check("async", alembic.applied(async_engine(wrong), ini), timeout=2),
     ]
 
     _code, body = await probe(Health(checks, deadline=3))

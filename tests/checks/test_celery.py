@@ -97,10 +97,10 @@ async def test_celery_failures_are_named_without_credentials(
     amqp = f"127.0.0.1:{rabbitmq_server.port}"
     wrong = "not-the-" + PASSWORD
     checks = [
-        Check("redis password", celery_check.ping(celery_worker.broker.replace(PASSWORD, wrong))),
-        Check("amqp password", celery_check.ping(rabbitmq_server.url.replace(PASSWORD, wrong))),
-        Check("amqp vhost", celery_check.ping(rabbitmq_server.url + "no-such-vhost")),
-        Check("refused", celery_check.ping(f"redis://:{PASSWORD}@127.0.0.1:1/0")),
+        Check("redis password", celery_check.ping(celery_worker.broker.replace(PASSWORD, wrong)), timeout=2),
+        Check("amqp password", celery_check.ping(rabbitmq_server.url.replace(PASSWORD, wrong)), timeout=2),
+        Check("amqp vhost", celery_check.ping(rabbitmq_server.url + "no-such-vhost"), timeout=2),
+        Check("refused", celery_check.ping(f"redis://:{PASSWORD}@127.0.0.1:1/0"), timeout=2),
     ]
 
     _code, body = await probe(Health(checks, deadline=3))

@@ -211,12 +211,12 @@ async def test_redis_failures_are_named_without_the_password(redis_server: Redis
     none = redis_server.url.replace(f":{PASSWORD}@", "")
     socket = f"unix://{redis_server.root}/missing.sock?password={PASSWORD}"
     checks = [
-        Check("wrong", redis_check.ping(wrong)),
-        Check("none", redis_check.ping(none)),
-        Check("socket", redis_check.ping(socket)),
+        Check("wrong", redis_check.ping(wrong), timeout=2),
+        Check("none", redis_check.ping(none), timeout=2),
+        Check("socket", redis_check.ping(socket), timeout=2),
     ]
 
-    _code, body = await probe(Health(checks))
+    _code, body = await probe(Health(checks, deadline=3))
 
     where = f"redis at 127.0.0.1:{redis_server.port}/0"
     assert {

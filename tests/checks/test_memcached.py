@@ -112,11 +112,11 @@ async def test_memcached_failures_are_named_without_the_password(
 ) -> None:
     wrong = memcached_servers.login_url.replace(PASSWORD, "not-the-" + PASSWORD)
     checks = [
-        Check("wrong", memcached.ping(wrong)),
-        Check("none", memcached.ping(f"127.0.0.1:{memcached_servers.login_port}")),
+        Check("wrong", memcached.ping(wrong), timeout=2),
+        Check("none", memcached.ping(f"127.0.0.1:{memcached_servers.login_port}"), timeout=2),
     ]
 
-    _code, body = await probe(Health(checks))
+    _code, body = await probe(Health(checks, deadline=3))
 
     where = f"memcached at 127.0.0.1:{memcached_servers.login_port}"
     assert {
@@ -130,9 +130,9 @@ async def test_memcached_failures_are_named_without_the_password(
 async def test_memcached_tls_failures_are_named(memcached_servers: Memcached) -> None:
     tls, plain = f"127.0.0.1:{memcached_servers.tls_port}", f"127.0.0.1:{memcached_servers.port}"
     checks = [
-        Check("untrusted", memcached.ping(tls, context=ssl.create_default_context())),
+        Check("untrusted", memcached.ping(tls, context=ssl.create_default_context()), timeout=2),
         Check("no TLS", memcached.ping(tls), timeout=2),
-        Check("TLS to a plain server", memcached.ping(plain, context=trusting(memcached_servers))),
+        Check("TLS to a plain server", memcached.ping(plain, context=trusting(memcached_servers)), timeout=2),
     ]
 
     _code, body = await probe(Health(checks, deadline=3))

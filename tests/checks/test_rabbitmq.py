@@ -127,9 +127,13 @@ async def test_a_missing_queue_fails_plainly_and_leaves_the_application_channels
 async def test_rabbitmq_failures_are_named_without_credentials(rabbitmq_server: RabbitMQ) -> None:
     where = f"127.0.0.1:{rabbitmq_server.port}"
     checks = [
-        Check("password", rabbitmq.connect(rabbitmq_server.url.replace(PASSWORD, "not-the-" + PASSWORD))),
-        Check("vhost", rabbitmq.connect(rabbitmq_server.url + "no-such-vhost")),
-        Check("port", rabbitmq.connect(f"amqp://healthkit:{PASSWORD}@127.0.0.1:1/")),
+        Check(
+            "password",
+            rabbitmq.connect(rabbitmq_server.url.replace(PASSWORD, "not-the-" + PASSWORD)),
+            timeout=2,
+        ),
+        Check("vhost", rabbitmq.connect(rabbitmq_server.url + "no-such-vhost"), timeout=2),
+        Check("port", rabbitmq.connect(f"amqp://healthkit:{PASSWORD}@127.0.0.1:1/"), timeout=2),
     ]
 
     _code, body = await probe(Health(checks, deadline=3))
