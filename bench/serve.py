@@ -81,6 +81,17 @@ def raw() -> Any:
     return app
 
 
+def mounted() -> Any:
+    """The raw ASGI callable behind a Starlette route: the ceiling for an ASGI app mounted there."""
+    app = raw()
+
+    class Raw:  # an object, not a function: Starlette's Route passes it the ASGI call as it is
+        async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await app(scope, receive, send)
+
+    return Starlette(routes=[Route("/health", Raw()), Route("/calls", calls)])
+
+
 def healthkit(
     checks: int,
     delay: float,
@@ -177,6 +188,8 @@ def make() -> Any:
         return floor()
     if contender == "raw":
         return raw()
+    if contender == "mounted":
+        return mounted()
     if contender == "healthkit":
         return healthkit(**options)
     if contender == "catalog":
