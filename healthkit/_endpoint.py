@@ -269,7 +269,7 @@ class Endpoint:
         else:
             text, excluded, one = wants_text, (), None
         view = None
-        if self._page is not None:
+        if self._page is not None and (accept or scope.get("query_string")):
             try:
                 view = self._page.view(scope, accept)
             except ValueError as refusal:
@@ -423,9 +423,10 @@ def _read_headers(
 ) -> tuple[list[tuple[bytes, bytes]], bool, bytes]:
     """One pass over the request's headers: an X-Request-ID to echo (only when it is a plain
     token), whether the client asks for the text listing (Accept: text/plain, no JSON), and
-    every Accept value, joined (for the status page's negotiation)."""
+    every Accept value, joined, for the status page's negotiation (empty when none names HTML:
+    then the page is not wanted)."""
     echo: list[tuple[bytes, bytes]] = []
-    text = False
+    text = html = False
     accepts: list[bytes] = []
     for key, value in headers:
         if key == b"x-request-id":
@@ -435,4 +436,5 @@ def _read_headers(
             accepts.append(value)
             value = value.lower()
             text = b"text/plain" in value and b"json" not in value
-    return echo, text, b",".join(accepts)
+            html = html or b"html" in value
+    return echo, text, b",".join(accepts) if html else b""
