@@ -53,34 +53,47 @@ def free_port() -> int:
 
 @contextmanager
 def serve(contender: str, **settings: object) -> Iterator[tuple[str, int]]:
-    """The contender under uvicorn on a free loopback port: (url, pid)."""
-    port = free_port()
+    """The contender under uvicorn on a free loopback port: (url, pid). A server that does not
+    come up (its port taken meanwhile by another process) is tried again on another port."""
     env = {**os.environ, "BENCH_CONTENDER": contender}
     for key, value in settings.items():
         env[f"BENCH_{key.upper()}"] = str(int(value) if isinstance(value, bool) else value)
-    command = [sys.executable, "-m", "uvicorn", "bench.serve:make", "--factory", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--loop", "uvloop", "--http", "httptools", "--log-level", "error"]
-    command += ["--no-access-log"]
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    for attempt in range(3):
+        port = free_port()
+        command = [sys.executable, "-m", "uvicorn", "bench.serve:make", "--factory", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--loop", "uvloop", "--http", "httptools", "--log-level", "error"]
+        command += ["--no-access-log"]
+        process = subprocess.Popen(command, cwd=ROOT, env=env)
+        if _listening(process, port, time.monotonic() + 60):
+            break
+        _stop(process)
+        if attempt == 2:
+            msg = f"{contender} did not start"
+            raise RuntimeError(msg)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    msg = f"{contender} did not start"
-                    raise RuntimeError(msg) from None
-                time.sleep(0.05)
         yield f"http://127.0.0.1:{port}", process.pid
     finally:
-        process.terminate()
+        _stop(process)
+
+
+def _listening(process: subprocess.Popen[bytes], port: int, deadline: float) -> bool:
+    while True:
         try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
 
 
 @dataclass

@@ -80,7 +80,8 @@ class Document:
                 if age is None:
                     out.append(part[3])
                 else:
-                    out += (part[1], orjson.dumps(round(age * 1000, 3)), part[2])
+                    # In ms to the µs: round(age * 1000, 3), three times faster.
+                    out += (part[1], orjson.dumps(round(age * 1e6) / 1000), part[2])
             out[first] = out[first][1:]
             out.append(b"}")
         out.append(self._end)

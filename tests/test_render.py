@@ -42,7 +42,7 @@ def whole(report: Report, head: dict[str, Any], links: dict[str, str] | None) ->
         part["time"] = item.time
         part["durationMs"] = round(item.duration * 1000, 3)
         if item.age is not None:
-            part["ageMs"] = round(item.age * 1000, 3)
+            part["ageMs"] = round(item.age * 1e6) / 1000  # ms to the µs
         if item.links:
             part["links"] = item.links
         checks[name] = [part]
