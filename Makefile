@@ -85,6 +85,7 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m bench.share | tee -a bench/results.md
 	$(BENCH_VENV)/bin/python -m bench.workers | tee -a bench/results.md
 	$(BENCH_VENV)/bin/python -m bench.instructions | tee -a bench/results.md
+	$(BENCH_VENV)/bin/python -m bench.profile | tee -a bench/results.md
 
 clean:
 	rm -rf $(VENV) $(LOWEST_VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,13 +1,16 @@
 """Instructions per probe, counted by valgrind's callgrind: the ASGI app called in process.
 
-    python -m bench.instructions
+    python -m bench.instructions            # every contender, as in make bench
+    python -m bench.instructions REV        # healthkit's rows at commit REV and now
 
 Each contender (bench/serve.py, chosen by the same BENCH_* variables) is called straight, with
 no server and no client: warmed up, then probed N times. Run once with 300 probes and once with
 1300 under `valgrind --tool=callgrind`, the difference of the two totals over 1000 is what one
 probe costs in instructions. Unlike req/s this does not move with other load on the machine, so
 two versions can be told apart by a few per cent; it leaves out the server (uvicorn's parsing,
-the socket) and the kernel, which every contender pays alike.
+the socket) and the kernel, which every contender pays alike. With REV, healthkit at that commit
+(checked out into a temporary git worktree) is imported instead of this tree's, under the same
+harness, and both are counted.
 """
 
 from __future__ import annotations
@@ -67,6 +70,9 @@ SCOPE = {
 async def probes(count: int, profiler: Any = None) -> None:
     """The contender's lifespan, 200 probes to warm up, then ``count`` probes (under
     ``profiler``, when given: enabled for those probes only)."""
+    tree = os.environ.get("BENCH_TREE")
+    if tree:
+        sys.path.insert(0, tree)  # healthkit from there; the harness stays this tree's
     from bench import serve
 
     app = serve.make()
@@ -99,7 +105,7 @@ def total(env: dict[str, str], count: int) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
-        command += [sys.executable, "-m", "bench.instructions", str(count)]
+        command += [sys.executable, "-m", "bench.instructions", "--probes", str(count)]
         subprocess.run(command, cwd=ROOT, env={**os.environ, **env}, check=True, capture_output=True)
         match = re.search(r"^(?:summary|totals): (\d+)", out.read_text(), re.M)
         assert match, f"no totals in {out}"
@@ -130,11 +136,34 @@ def section(say: Callable[[str], None]) -> None:
     say(table(["contender", "instructions per probe", "×floor", "healthkit's own"], rows) + "\n")
 
 
+def compare(rev: str) -> None:
+    """healthkit's rows at ``rev`` and now, counted alike."""
+    rows = {name: env for name, env in CONTENDERS.items() if name.startswith("healthkit")}
+    with tempfile.TemporaryDirectory() as tmp:
+        old = os.path.join(tmp, "old")
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", old, rev], check=True)
+        try:
+            jobs = [{**env, "BENCH_TREE": old} for env in rows.values()] + list(rows.values())
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                counts = list(pool.map(per_probe, jobs))
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", old], check=False)
+    before, after = counts[: len(rows)], counts[len(rows) :]
+    lines = [
+        [name, f"{a:,}", f"{b:,}", f"{b / a - 1:+.1%}"]
+        for name, a, b in zip(rows, before, after, strict=True)
+    ]
+    print(table(["row", f"instructions at {rev}", "now", "change"], lines))
+
+
 def main() -> None:
-    if len(sys.argv) > 1:
+    if sys.argv[1:2] == ["--probes"]:  # the run under valgrind
         import uvloop  # as under uvicorn in the other rows
 
-        uvloop.run(probes(int(sys.argv[1])))
+        uvloop.run(probes(int(sys.argv[2])))
+        return
+    if len(sys.argv) > 1:
+        compare(sys.argv[1])
         return
     section(print)
 
