@@ -4,8 +4,8 @@
     python -m bench.instructions REV        # healthkit's rows at commit REV and now
 
 Each contender (bench/serve.py, chosen by the same BENCH_* variables) is called straight, with
-no server and no client: warmed up, then probed N times. Run once with 300 probes and once with
-1300 under `valgrind --tool=callgrind`, the difference of the two totals over 1000 is what one
+no server and no client: warmed up, then probed N times. Run once with 100 probes and once with
+600 under `valgrind --tool=callgrind`, the difference of the two totals over 500 is what one
 probe costs in instructions. Unlike req/s this does not move with other load on the machine, so
 two versions can be told apart by a few per cent; it leaves out the server (uvicorn's parsing,
 the socket) and the kernel, which every contender pays alike. With REV, healthkit at that commit
@@ -113,7 +113,7 @@ def total(env: dict[str, str], count: int) -> int:
 
 
 def per_probe(env: dict[str, str]) -> int:
-    return (total(env, 1300) - total(env, 300)) // 1000
+    return (total(env, 600) - total(env, 100)) // 500
 
 
 def section(say: Callable[[str], None]) -> None:
@@ -128,7 +128,7 @@ def section(say: Callable[[str], None]) -> None:
     say("### Instructions per probe (callgrind, in process)\n")
     say(
         "The ASGI app called straight, no server: valgrind's count of instructions for one probe "
-        "(1300 probes less 300, over 1000). ×floor: the floor's count over the row's (higher is "
+        "(600 probes less 100, over 500). ×floor: the floor's count over the row's (higher is "
         "cheaper). healthkit's own: the row less the raw ASGI app behind the same Starlette route, "
         "what the engine adds to the Starlette app around it. No server and no kernel here: "
         "uvicorn and the socket cost every contender alike, so ratios of req/s are closer to 1.\n"

@@ -18,7 +18,7 @@ import sys
 
 from bench.instructions import CONTENDERS, probes
 
-PROBES = 10000
+PROBES = 5000
 TOP = 14
 #: The rows of issue 13 with a target, and what limits each (the profile below it shows it).
 LIMITS = {
@@ -29,7 +29,7 @@ LIMITS = {
         "meanwhile), the probe waits on a future (Loop.wait), and when the call lands "
         "(landed, _land) its result becomes a CheckReport (_call.received, new_check_report) "
         "whose part of the document is serialized (Document._part). That is the price of a "
-        "call with a timeout that outlives nobody's interest; a cache_ttl or a background "
+        "call with its own timeout that may outlive the probe; a cache_ttl or a background "
         "refresh takes it off the probe (the cached rows)."
     ),
     "healthkit, 10 checks": (

@@ -1,7 +1,7 @@
 """The app's share: how much of its business route's throughput probes take, at a realistic rate
 and an abusive one.
 
-    python -m bench.share          # BENCH_SHARE_ROUNDS (default 4), BENCH_SHARE_SECONDS (4)
+    python -m bench.share          # BENCH_SHARE_ROUNDS (default 3), BENCH_SHARE_SECONDS (4)
 
 One process serves a demo-like application (bench/serve.py's ``app``: GET /work, and healthkit's
 probes with two readiness checks that wait 1 ms each, uncached). wrk loads /work at c=32 while
@@ -27,7 +27,7 @@ import orjson
 
 from bench.run import ROOT, Load, serve, table, wrk
 
-ROUNDS = int(os.environ.get("BENCH_SHARE_ROUNDS", "4"))
+ROUNDS = int(os.environ.get("BENCH_SHARE_ROUNDS", "3"))
 SECONDS = int(os.environ.get("BENCH_SHARE_SECONDS", "4"))
 #: name -> (sources, probes a second from each), None: no probes
 RATES: dict[str, tuple[int, float] | None] = {

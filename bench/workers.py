@@ -1,6 +1,6 @@
 """More than one process: how often a check runs under `uvicorn --workers N`.
 
-    python -m bench.workers        # BENCH_PROBE_RATE (default 60 a second), BENCH_WORKERS_SECONDS (8)
+    python -m bench.workers        # BENCH_PROBE_RATE (default 60 a second), BENCH_WORKERS_SECONDS (6)
 
 Each worker process has its own Health: its own cache, its own shared calls and its own
 background refresh; healthkit keeps no cache across processes. The check here tells a UDP sink
@@ -27,7 +27,7 @@ import orjson
 from bench.run import ROOT, free_port, table
 
 RATE = float(os.environ.get("BENCH_PROBE_RATE", "60"))
-SECONDS = float(os.environ.get("BENCH_WORKERS_SECONDS", "8"))
+SECONDS = float(os.environ.get("BENCH_WORKERS_SECONDS", "6"))
 SOURCES = 10
 BURST = 0.05  # calls this close together reach the dependency at once
 WORKERS = (1, 2, 4)
