@@ -1,10 +1,11 @@
 """The health+json document and the text listing. The only module that speaks camelCase.
 
 Everything rendered here was redacted and cut when it came in: rendering only shapes and
-serializes. A check's part of the document is serialized once per call, in two pieces around
-its age, and reused for every probe that serves that call's result again: per probe only the
-ages are serialized, and the pieces joined. The document's start is serialized once per overall
-status (and reason), its end once.
+serializes. A document of fresh results (calls made for this answer) is serialized at once. When
+results are served again, each check's part of the document is serialized once per call, in two
+pieces around its age, and reused for every probe that serves that call's result again: per
+probe only the ages are serialized, and the pieces joined. The document's start is serialized
+once per overall status (and reason), its end once.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ _DUMPS_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 class Document:
     """Renders reports as application/health+json and text; holds the service's own fields."""
 
-    __slots__ = ("_end", "_head", "_parts", "_starts", "_withheld")
+    __slots__ = ("_end", "_head", "_links", "_parts", "_starts", "_withheld")
 
     def __init__(
         self,
@@ -53,7 +54,8 @@ class Document:
             head["description"] = description
         self._head = head
         # What follows the checks: the service's links, then the document's last brace.
-        self._end = b',"links":' + orjson.dumps(dict(links)) + b"}" if links else b"}"
+        self._links = dict(links) if links else None
+        self._end = b',"links":' + orjson.dumps(self._links) + b"}" if links else b"}"
         # (status, reason) -> the document up to its checks, without the closing brace
         self._starts: dict[tuple[Status, str | None], bytes] = {}
         # check name -> (the call's report, its part up to its age, after it, whole without one)
@@ -66,6 +68,11 @@ class Document:
         entries = _entries(report.checks)
         if not details:
             return self._statuses(report.status, entries)
+        for _, age in entries:
+            if age is not None:
+                break
+        else:
+            return self._whole(report, entries)  # nothing served again: nothing to reuse
         out = [self._start(report.status, report.reason)]
         if entries:
             out.append(b',"checks":{')
@@ -111,6 +118,19 @@ class Document:
             self._withheld[key] = body
         return body
 
+    def _whole(self, report: Report, entries: list[tuple[CheckReport, float | None]]) -> bytes:
+        """The document serialized at once: for results of calls made for this answer."""
+        document: dict[str, Any] = {"status": report.status, **self._head}
+        if report.reason is not None and report.status is not Status.PASS:
+            document["output"] = report.reason
+        if entries:
+            document["checks"] = {
+                record.check.name: [_check_object(record, record.age)] for record, _ in entries
+            }
+        if self._links:
+            document["links"] = self._links
+        return orjson.dumps(document, option=_DUMPS_OPTIONS)
+
     def _start(self, status: Status, reason: str | None) -> bytes:
         """The document's start: its status, the service's fields and the reason (output)."""
         if status is Status.PASS:
@@ -130,7 +150,7 @@ class Document:
         """A call's part of the document, ``,"name":[{...}]``, serialized once: before its age
         (``ageMs`` follows ``durationMs``), after it, and whole without an age."""
         name = record.check.name
-        part = _check_object(record)
+        part = _check_object(record, None)
         links = part.pop("links", None)
         start = b"," + orjson.dumps({name: [part]}, option=_DUMPS_OPTIONS)[1:-3]  # no {, }]}
         end = b',"links":' + orjson.dumps(links) + b"}]" if links else b"}]"
@@ -150,8 +170,8 @@ def _entries(checks: Mapping[str, CheckReport]) -> list[tuple[CheckReport, float
     return [(item.origin or item, item.age if item.origin is not None else None) for item in checks.values()]
 
 
-def _check_object(item: CheckReport) -> dict[str, Any]:
-    """A check's object in the document, without its age."""
+def _check_object(item: CheckReport, age: float | None) -> dict[str, Any]:
+    """A check's object in the document, with ``age`` (seconds) unless it is None."""
     check = item.check
     part: dict[str, Any] = {}
     if check.component_id is not None:
@@ -171,7 +191,8 @@ def _check_object(item: CheckReport) -> dict[str, Any]:
             part["output"] = item.output
     part["time"] = item.time
     part["durationMs"] = round(item.duration * 1000, 3)
-    # ageMs goes here: Document.render adds it per answer.
+    if age is not None:
+        part["ageMs"] = round(age * 1e6) / 1000  # ms to the µs, as Document.render adds it
     if check.links:
         part["links"] = check.links
     return part

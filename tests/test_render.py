@@ -142,6 +142,24 @@ def test_a_report_made_with_its_age_has_it_once() -> None:
     assert whole(report, {}, None) == body
 
 
+def test_a_result_served_again_beside_a_report_made_with_its_age() -> None:
+    when = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    fresh = CheckReport(
+        Check("db", passing, links={"self": "https://example.test/db"}), Status.PASS, when, 0.0123
+    )
+    served = fresh.aged(2.5)
+    stale = CheckReport(Check("feed", passing, refresh_every=5), Status.FAIL, when, 0.25, "too old", age=12.5)
+    renderer = Document(
+        version="3", release_id=None, service_id=None, description=None, notes=(), links=LINKS
+    )
+    report = Report("readyz", Status.FAIL, 503, {"db": served, "feed": stale}, _renderer=renderer)
+
+    body = report.to_json()
+
+    assert 2 == body.count(b'"ageMs"')
+    assert whole(report, {"version": "3"}, LINKS) == body
+
+
 async def test_an_answer_changed_in_place_by_a_middleware_leaves_the_next_one_as_it_was() -> None:
     """Middlewares (GZip, CORS) may edit the header list they are sent: each answer gets its own."""
     served = Health([Check("db", passing)], cache_ttl=60, report=Probe(details="never"))
