@@ -120,10 +120,12 @@ dist: $(VENV)/.release-installed
 	$(BIN)/twine check --strict dist/*
 	$(BIN)/python .ci/check_dist.py dist
 
-# Not part of `make test`: wrk, PostgreSQL and Redis from Debian, and the peers in the bench's own
+# Not part of `make test`: wrk, valgrind, PostgreSQL and Redis from Debian, and the peers in the bench's own
 # environment.
 $(BENCH_STAMP): pyproject.toml bench/requirements.txt
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	@command -v valgrind >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind)
 	@command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server)
 	$(PYTHON) -m venv $(BENCH_VENV)
@@ -138,7 +140,11 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m bench.page | tee -a bench/results.md
 	@printf '\n### What an observer costs per probe (in process)\n\n```\n' | tee -a bench/results.md
 	$(BENCH_VENV)/bin/python -m bench.observers | tee -a bench/results.md
-	@printf '```\n' | tee -a bench/results.md
+	@printf '```\n\n' | tee -a bench/results.md
+	$(BENCH_VENV)/bin/python -m bench.share | tee -a bench/results.md
+	$(BENCH_VENV)/bin/python -m bench.workers | tee -a bench/results.md
+	$(BENCH_VENV)/bin/python -m bench.instructions | tee -a bench/results.md
+	$(BENCH_VENV)/bin/python -m bench.profile | tee -a bench/results.md
 
 clean:
 	rm -rf $(VENV) $(LOWEST_VENV) $(BENCH_VENV) .venv-py3.* site dist .mypy_cache .ruff_cache .pytest_cache

@@ -1,14 +1,24 @@
 """One benchmark contender as an ASGI app, chosen by environment variables (one per process).
 
-BENCH_CONTENDER: floor | raw | healthkit | a peer's name (see bench/peers.py)
+BENCH_CONTENDER: floor | raw | mounted (raw behind a Starlette route) | healthkit | a peer's name
+(see bench/peers.py)
 BENCH_CHECKS: trivial checks (default 1); BENCH_DELAY: seconds each check waits (default 0)
 BENCH_HANG: "1" adds a check that never returns; BENCH_CACHED: "1" serves healthkit from cache
 BENCH_DEADLINE: healthkit's deadline (default 0.8); BENCH_DETAILS: its detail level (default always;
-never: statuses only, as the probes answer by default); BENCH_METRICS: "1" adds the Prometheus
+never: statuses only, as the probes answer by default); BENCH_ALONE: "1" serves the Health itself
+as the ASGI app (no Starlette app or route around it); BENCH_METRICS: "1" adds the Prometheus
 observer and its /metrics route
 BENCH_CONTENDER=catalog: one ready-made check against a real server, chosen by BENCH_CATALOG
 (postgres-asyncpg, postgres-psycopg, postgres-dsn, sqlalchemy, redis-client, redis-url), reaching
 it at BENCH_POSTGRES_DSN or BENCH_REDIS_URL; BENCH_CACHED: "1" gives it a cache_ttl of 1 s.
+
+BENCH_CONTENDER=app: an application with a business route, GET /work (a JSON answer built per
+request, as a handler would), beside healthkit's probes (/livez, /readyz, /startupz, /health; the
+readiness checks wait BENCH_DELAY each, default 1 ms, as a database round trip would; no cache).
+
+BENCH_CONTENDER=counted: one check at /readyz that tells a UDP sink at 127.0.0.1:BENCH_SINK of
+each call (counted across worker processes), with BENCH_CACHE_TTL (seconds), or BENCH_REFRESH
+(background refresh interval) and BENCH_JITTER (its jitter; default: healthkit's).
 
 Every app also answers GET /calls with how many times its checks ran (for the coalescing row).
 """
@@ -81,6 +91,17 @@ def raw() -> Any:
     return app
 
 
+def mounted() -> Any:
+    """The raw ASGI callable behind a Starlette route: the ceiling for an ASGI app mounted there."""
+    app = raw()
+
+    class Raw:  # an object, not a function: Starlette's Route passes it the ASGI call as it is
+        async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await app(scope, receive, send)
+
+    return Starlette(routes=[Route("/health", Raw()), Route("/calls", calls)])
+
+
 def healthkit(
     checks: int,
     delay: float,
@@ -98,6 +119,8 @@ def healthkit(
     health = Health(
         registered, deadline=deadline, cache_ttl=60 if cached else 0, report=Probe(details=details)
     )
+    if os.environ.get("BENCH_ALONE") == "1":
+        return health  # the Health as the whole ASGI app: no Starlette around it
     routes = [Route("/health", health), Route("/calls", calls)]
     if metrics:
         from prometheus_client import CollectorRegistry
@@ -106,6 +129,60 @@ def healthkit(
 
         routes.append(health.observe(PrometheusMetrics(CollectorRegistry())).route())
     return Starlette(routes=routes, lifespan=health.lifespan)
+
+
+def app() -> Any:
+    """A demo-like application: a business route and the probes, on one event loop."""
+    from healthkit import Check, Health
+
+    delay = float(os.environ.get("BENCH_DELAY") or 0.001)
+    items = [{"id": n, "name": f"item {n}", "price": n * 1.25, "tags": ["a", "b"]} for n in range(20)]
+
+    async def work(request: Request) -> Response:
+        total = sum(item["price"] for item in items)  # type: ignore[misc]
+        body = orjson.dumps({"items": items, "total": total, "query": dict(request.query_params)})
+        return Response(body, media_type="application/json")
+
+    async def alive() -> None:
+        return None
+
+    health = Health(
+        [
+            Check("event_loop", alive, tags=["live"]),
+            Check("database", make_check(delay), external=True),
+            Check("cache", make_check(delay), external=True, critical=False),
+        ]
+    )
+    return Starlette(
+        routes=[Route("/work", work), Route("/calls", calls), *health.routes()], lifespan=health.lifespan
+    )
+
+
+def counted() -> Any:
+    """One check whose every call is a datagram to the bench's sink: counted across processes."""
+    import socket
+
+    from healthkit import Check, Health
+
+    sink = ("127.0.0.1", int(os.environ["BENCH_SINK"]))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    ttl = float(os.environ.get("BENCH_CACHE_TTL") or 0)
+    refresh = float(os.environ.get("BENCH_REFRESH") or 0) or None
+    jitter = os.environ.get("BENCH_JITTER")
+
+    async def dependency() -> None:
+        sock.sendto(b"1", sink)
+
+    check = Check(
+        "dependency",
+        dependency,
+        external=True,
+        refresh_every=refresh,
+        refresh_jitter=None if not jitter else float(jitter),
+    )
+    health = Health([check], cache_ttl=ttl)
+    return Starlette(routes=[Route("/calls", calls), *health.routes()], lifespan=health.lifespan)
 
 
 def catalog(cached: bool, deadline: float) -> Any:
@@ -177,10 +254,16 @@ def make() -> Any:
         return floor()
     if contender == "raw":
         return raw()
+    if contender == "mounted":
+        return mounted()
     if contender == "healthkit":
         return healthkit(**options)
     if contender == "catalog":
         return catalog(options["cached"], options["deadline"])
+    if contender == "app":
+        return app()
+    if contender == "counted":
+        return counted()
     from bench import peers
 
     options.pop("cached")

@@ -18,8 +18,9 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from ._observe import Observers, ProbeAnswered
+from ._outcome import CheckReport
 from ._page import Page
-from ._report import Renderer, Report
+from ._report import CheckReports, Renderer, Report
 from ._status import Status
 from ._text import clip, seconds
 
@@ -27,6 +28,7 @@ __all__ = [
     "ALLOWED_METHODS",
     "DEFAULT_STATUS_CODES",
     "MAX_QUERY",
+    "Answer",
     "Authorizer",
     "Endpoint",
     "Responder",
@@ -86,26 +88,75 @@ def validate_status_codes(codes: Mapping[Status, int] | Mapping[str, int]) -> di
     return result
 
 
+class Answer:
+    """A statuses-only answer, whole: its status code, its headers (with the length, and with
+    ``Allow`` for OPTIONS) and its body, built once for each body and sent as often as it holds."""
+
+    __slots__ = ("body", "code", "headers", "options")
+
+    def __init__(self, code: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.code = code
+        self.headers = headers
+        self.options = [*headers, (b"allow", _ALLOW)]
+        self.body = body
+
+
 class Responder:
-    """Sends health answers and refusals; every header list is built once, up front."""
+    """Sends health answers and refusals. Every header block (content type, who may cache it,
+    with ``Vary``) is built once, up front, and a statuses-only answer once for each body: per
+    answer only the length (when the body is new) and the request's own id are added."""
 
-    __slots__ = ("_codes", "_headers")
+    __slots__ = ("_answers", "_blocks", "_cache_control", "_codes", "_vary")
 
-    def __init__(self, codes: Mapping[Status, int], *, cache_control: str | None) -> None:
+    def __init__(
+        self,
+        codes: Mapping[Status, int],
+        *,
+        cache_control: str | None,
+        vary: tuple[bytes, bytes] | None = None,
+    ) -> None:
         nosniff = (b"x-content-type-options", b"nosniff")
         shared = (
             [nosniff, (b"cache-control", cache_control.encode("latin-1"))] if cache_control else [nosniff]
         )
         private = [nosniff, (b"cache-control", b"private, no-store")]
         self._codes = dict(codes)
+        self._cache_control = cache_control
+        self._vary = vary
+        varying = [vary] if vary is not None else []
         # (text, private) -> headers: a detailed answer for an authorized request is never cached.
         json_type, text_type = (b"content-type", b"application/health+json"), (b"content-type", _TEXT)
-        self._headers = {
-            (False, False): [json_type, *shared],
-            (True, False): [text_type, *shared],
-            (False, True): [json_type, *private],
-            (True, True): [text_type, *private],
+        self._blocks = {
+            (False, False): [json_type, *shared, *varying],
+            (True, False): [text_type, *shared, *varying],
+            (False, True): [json_type, *private, *varying],
+            (True, True): [text_type, *private, *varying],
         }
+        # (status, body) -> the whole statuses-only answer
+        self._answers: dict[tuple[Status, bytes], Answer] = {}
+
+    def varying(self, vary: tuple[bytes, bytes]) -> Responder:
+        """This responder with ``vary`` in every health answer's headers (an endpoint's own)."""
+        return Responder(self._codes, cache_control=self._cache_control, vary=vary)
+
+    def answer(self, status: Status, body: bytes) -> Answer:
+        """The statuses-only answer with ``body``, built the first time that body is seen."""
+        key = (status, body)
+        answer = self._answers.get(key)
+        if answer is None:
+            headers = [*self._blocks[False, False], (b"content-length", str(len(body)).encode())]
+            answer = Answer(self._codes[status], headers, body)
+            if len(self._answers) >= _ANSWERS:
+                self._answers.clear()  # bounded, as the bodies are (see _render._STATUS_BODIES)
+            self._answers[key] = answer
+        return answer
+
+    async def send(self, method: str, answer: Answer, send: Send, extra: list[tuple[bytes, bytes]]) -> None:
+        """Send an answer built before. Its header list is copied (a middleware may change the
+        list it is given in place), the message dicts are new: nothing sent is shared."""
+        headers = (answer.options if method == "OPTIONS" else answer.headers) + extra
+        await send({"type": "http.response.start", "status": answer.code, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else answer.body})
 
     async def health(
         self,
@@ -118,7 +169,7 @@ class Responder:
         extra: list[tuple[bytes, bytes]] | None = None,
         private: bool = False,
     ) -> None:
-        headers = [*self._headers[text, private], (b"content-length", str(len(body)).encode())]
+        headers = [*self._blocks[text, private], (b"content-length", str(len(body)).encode())]
         if extra:
             headers += extra
         if method == "OPTIONS":
@@ -186,46 +237,55 @@ class Endpoint:
         self._responder = responder
         self._deadline = deadline
         self._authorize = authorize if details == "when_authorized" else None
+        self._always = details == "always"
         self._odd_answer_logged = False
         # The answer depends on the Accept header (text or JSON) and, when details are for
         # authorized requests only, on who asks: shared caches must keep them apart, and must not
         # keep a detailed answer at all.
         self._vary = _VARY_PERSONAL if details == "when_authorized" else _VARY
+        self._responder = responder.varying(self._vary)
+        # The last statuses-only answer, and the overall status and check reports it was for.
+        self._last: tuple[Status, Sequence[CheckReport], Answer] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
             return
-        started = time.perf_counter() if self._observers else 0.0
+        observed = bool(self._observers)
+        started = time.perf_counter() if observed else 0.0
         method = scope["method"]
-        extra, wants_text, accept = _read_headers(scope.get("headers", ()))
+        echo, wants_text, accept = _read_headers(scope.get("headers", ()))
         if method not in ALLOWED_METHODS:
-            await self._responder.method_not_allowed(send, extra=extra)
+            await self._responder.method_not_allowed(send, extra=echo)
             return
         if scope.get("query_string") or scope.get("path_params"):
             parsed = self._parse(scope)
             if isinstance(parsed, _Refusal):
-                await self._responder.error(parsed.code, parsed.message, send, extra=extra)
+                await self._responder.error(parsed.code, parsed.message, send, extra=echo)
                 return
             text, excluded, one = parsed
             text = text or wants_text
         else:
             text, excluded, one = wants_text, (), None
-        try:
-            view = None if self._page is None else self._page.view(scope, accept)
-        except ValueError as refusal:
-            await self._responder.error(400, str(refusal), send, extra=extra)
-            return
+        view = None
+        if self._page is not None and (accept or scope.get("query_string")):
+            try:
+                view = self._page.view(scope, accept)
+            except ValueError as refusal:
+                await self._responder.error(400, str(refusal), send, extra=echo)
+                return
         if self._authorize is None:
             report = await self._run(self.name, excluded, one)
-            details = self.details == "always"
+            details = self._always
         else:
             report, details = await self._run_authorized(scope, receive, excluded, one)
-        extra.append(self._vary)
         status = report.status
         if view is not None:
-            await view.send(method, report, details, send, extra)
+            await view.send(method, report, details, send, [*echo, self._vary])
+        elif not (details or text):
+            # The probes' default: the same bytes, headers and all, for the same statuses.
+            await self._responder.send(method, self._withheld(report), send, echo)
         else:
             try:
                 if text:
@@ -237,11 +297,26 @@ class Endpoint:
                 _log.exception("The %s answer could not be serialized", self.name)
                 status, text, body = Status.FAIL, False, _UNSERIALIZABLE
             private = self._authorize is not None and details
-            await self._responder.health(method, status, body, send, text=text, extra=extra, private=private)
-        if self._observers:
+            await self._responder.health(method, status, body, send, text=text, extra=echo, private=private)
+        if observed:
             duration = time.perf_counter() - started
             code = self._responder.code(status)
             self._observers.probe_answered(ProbeAnswered(self.name, status, code, duration, report))
+
+    def _withheld(self, report: Report) -> Answer:
+        """The statuses-only answer for ``report``. While the checks' reports are the ones the
+        last answer was for (served from the cache, they are the very same objects), that answer
+        holds; else the document gives the body (made once per set of statuses) and the
+        responder the answer (made once per body)."""
+        status, checks = report.status, report.checks
+        records = checks.records if type(checks) is CheckReports else None
+        last = self._last
+        if last is not None and last[0] is status and last[1] == records:
+            return last[2]
+        answer = self._responder.answer(status, self._renderer.render(report, details=False))
+        if records is not None:
+            self._last = (status, records, answer)
+        return answer
 
     def _parse(self, scope: Scope) -> tuple[bool, tuple[str, ...], str | None] | _Refusal:
         """(text listing asked for, checks to leave out, the one check asked for), or a refusal."""
@@ -333,6 +408,8 @@ _UNSERIALIZABLE = (
     b'{"status":"fail","output":"the health document could not be serialized; see the server log"}'
 )
 
+#: Statuses-only answers kept at most by a responder (one per body seen).
+_ANSWERS = 256
 #: Bytes of query string a probe reads; a longer one is refused (414).
 MAX_QUERY = 1024
 _FLAGS = {"": True, "1": True, "true": True, "0": False, "false": False}
@@ -346,9 +423,10 @@ def _read_headers(
 ) -> tuple[list[tuple[bytes, bytes]], bool, bytes]:
     """One pass over the request's headers: an X-Request-ID to echo (only when it is a plain
     token), whether the client asks for the text listing (Accept: text/plain, no JSON), and
-    every Accept value, joined (for the status page's negotiation)."""
+    every Accept value, joined, for the status page's negotiation (empty when none names HTML:
+    then the page is not wanted)."""
     echo: list[tuple[bytes, bytes]] = []
-    text = False
+    text = html = False
     accepts: list[bytes] = []
     for key, value in headers:
         if key == b"x-request-id":
@@ -358,4 +436,5 @@ def _read_headers(
             accepts.append(value)
             value = value.lower()
             text = b"text/plain" in value and b"json" not in value
-    return echo, text, b",".join(accepts)
+            html = html or b"html" in value
+    return echo, text, b",".join(accepts) if html else b""

@@ -1,8 +1,11 @@
 """The health+json document and the text listing. The only module that speaks camelCase.
 
 Everything rendered here was redacted and cut when it came in: rendering only shapes and
-serializes. A check's part of the document is made once per call and reused for every probe
-that serves that call's result again; only its age is added per probe.
+serializes. A document of fresh results (calls made for this answer) is serialized at once. When
+results are served again, each check's part of the document is serialized once per call, in two
+pieces around its age, and reused for every probe that serves that call's result again: per
+probe only the ages are serialized, and the pieces joined. The document's start is serialized
+once per overall status (and reason), its end once.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ _DUMPS_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 class Document:
     """Renders reports as application/health+json and text; holds the service's own fields."""
 
-    __slots__ = ("_head", "_parts", "_tail", "_withheld")
+    __slots__ = ("_end", "_head", "_links", "_parts", "_starts", "_withheld")
 
     def __init__(
         self,
@@ -50,9 +53,13 @@ class Document:
         if description is not None:
             head["description"] = description
         self._head = head
-        self._tail: dict[str, Any] = {"links": dict(links)} if links else {}
-        # check name -> (the call's report, its check object): made once per call
-        self._parts: dict[str, tuple[CheckReport, dict[str, Any]]] = {}
+        # What follows the checks: the service's links, then the document's last brace.
+        self._links = dict(links) if links else None
+        self._end = b',"links":' + orjson.dumps(self._links) + b"}" if links else b"}"
+        # (status, reason) -> the document up to its checks, without the closing brace
+        self._starts: dict[tuple[Status, str | None], bytes] = {}
+        # check name -> (the call's report, its part up to its age, after it, whole without one)
+        self._parts: dict[str, tuple[CheckReport, bytes, bytes, bytes]] = {}
         # (status, (name, status) per check) -> the statuses-only body
         self._withheld: dict[tuple[object, ...], bytes] = {}
 
@@ -61,14 +68,31 @@ class Document:
         entries = _entries(report.checks)
         if not details:
             return self._statuses(report.status, entries)
-        document: dict[str, Any] = {"status": report.status, **self._head}
-        if report.reason is not None and report.status is not Status.PASS:
-            document["output"] = report.reason
+        for _, age in entries:
+            if age is not None:
+                break
+        else:
+            return self._whole(report, entries)  # nothing served again: nothing to reuse
+        out = [self._start(report.status, report.reason)]
         if entries:
-            document["checks"] = {record.check.name: [self._part(record, age)] for record, age in entries}
-        if self._tail:
-            document.update(self._tail)
-        return orjson.dumps(document, option=_DUMPS_OPTIONS)
+            out.append(b',"checks":{')
+            first = len(out)  # each part starts with a comma: the first one's is cut below
+            parts = self._parts
+            for record, age in entries:
+                part = parts.get(record.check.name)
+                if part is None or part[0] is not record:
+                    part = self._part(record)
+                if age is None:
+                    age = record.age  # a report made with its age (a stale background result)
+                if age is None:
+                    out.append(part[3])
+                else:
+                    # In ms to the µs: round(age * 1000, 3), three times faster.
+                    out += (part[1], orjson.dumps(round(age * 1e6) / 1000), part[2])
+            out[first] = out[first][1:]
+            out.append(b"}")
+        out.append(self._end)
+        return b"".join(out)
 
     def render_text(self, report: Report, *, details: bool) -> bytes:
         """The Kubernetes API server's plain-text listing; without ``details``, reasons withheld."""
@@ -94,17 +118,44 @@ class Document:
             self._withheld[key] = body
         return body
 
-    def _part(self, record: CheckReport, age: float | None) -> dict[str, Any]:
-        """A check's part of the document: made once per call, its age added per answer."""
+    def _whole(self, report: Report, entries: list[tuple[CheckReport, float | None]]) -> bytes:
+        """The document serialized at once: for results of calls made for this answer."""
+        document: dict[str, Any] = {"status": report.status, **self._head}
+        if report.reason is not None and report.status is not Status.PASS:
+            document["output"] = report.reason
+        if entries:
+            document["checks"] = {
+                record.check.name: [_check_object(record, record.age)] for record, _ in entries
+            }
+        if self._links:
+            document["links"] = self._links
+        return orjson.dumps(document, option=_DUMPS_OPTIONS)
+
+    def _start(self, status: Status, reason: str | None) -> bytes:
+        """The document's start: its status, the service's fields and the reason (output)."""
+        if status is Status.PASS:
+            reason = None
+        start = self._starts.get((status, reason))
+        if start is None:
+            document: dict[str, Any] = {"status": status, **self._head}
+            if reason is not None:
+                document["output"] = reason
+            start = orjson.dumps(document)[:-1]
+            if len(self._starts) >= _STATUS_BODIES:
+                self._starts.clear()  # bounded: reasons (set_ready's) may be many
+            self._starts[status, reason] = start
+        return start
+
+    def _part(self, record: CheckReport) -> tuple[CheckReport, bytes, bytes, bytes]:
+        """A call's part of the document, ``,"name":[{...}]``, serialized once: before its age
+        (``ageMs`` follows ``durationMs``), after it, and whole without an age."""
         name = record.check.name
-        cached = self._parts.get(name)
-        if cached is None or cached[0] is not record:
-            cached = self._parts[name] = (record, _check_object(record))
-        if age is None:
-            return cached[1]
-        part = dict(cached[1])
-        part["ageMs"] = round(age * 1000, 3)
-        return part
+        part = _check_object(record, None)
+        links = part.pop("links", None)
+        start = b"," + orjson.dumps({name: [part]}, option=_DUMPS_OPTIONS)[1:-3]  # no {, }]}
+        end = b',"links":' + orjson.dumps(links) + b"}]" if links else b"}]"
+        made = self._parts[name] = (record, start + b',"ageMs":', end, start + end)
+        return made
 
 
 #: Statuses-only bodies kept at most (one per set of statuses seen).
@@ -119,7 +170,8 @@ def _entries(checks: Mapping[str, CheckReport]) -> list[tuple[CheckReport, float
     return [(item.origin or item, item.age if item.origin is not None else None) for item in checks.values()]
 
 
-def _check_object(item: CheckReport) -> dict[str, Any]:
+def _check_object(item: CheckReport, age: float | None) -> dict[str, Any]:
+    """A check's object in the document, with ``age`` (seconds) unless it is None."""
     check = item.check
     part: dict[str, Any] = {}
     if check.component_id is not None:
@@ -139,8 +191,8 @@ def _check_object(item: CheckReport) -> dict[str, Any]:
             part["output"] = item.output
     part["time"] = item.time
     part["durationMs"] = round(item.duration * 1000, 3)
-    if item.age is not None:
-        part["ageMs"] = round(item.age * 1000, 3)
+    if age is not None:
+        part["ageMs"] = round(age * 1e6) / 1000  # ms to the µs, as Document.render adds it
     if check.links:
         part["links"] = check.links
     return part
