@@ -28,14 +28,14 @@ LIMITS = {
         "so that a client going away does not cut it, and it is shared with the probes that come "
         "meanwhile), the probe waits on a future (Loop.wait), and when the call lands "
         "(landed, _land) its result becomes a CheckReport (_call.received, new_check_report) "
-        "whose part of the document is serialized (Document._part). That is the price of a "
+        "which the document serializes (Document.render). That is the price of a "
         "call with its own timeout that may outlive the probe; a cache_ttl or a background "
         "refresh takes it off the probe (the cached rows)."
     ),
     "healthkit, 10 checks": (
         "target ≥ 0.7 × floor. The same per call, ten times: ten tasks, ten timers, ten reports, "
-        "ten parts serialized; the cost curve gives it per check (about 18 to 25 µs uncached "
-        "against about 0.4 to 2 µs cached)."
+        "ten parts serialized; the cost curve gives it per check (about 14 to 31 µs uncached "
+        "against about 0.4 to 3 µs cached)."
     ),
     "healthkit, 1 check, cached": (
         "target ≥ 1.0 × floor. Mounted at a Starlette route, a probe first goes through "

@@ -38,8 +38,8 @@ RATES: dict[str, tuple[int, float] | None] = {
 PATH = "/readyz"
 
 
-def pacer(url: str, sources: int, rate: float, seconds: float) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "bench.pace", url, PATH, str(sources), str(rate), str(seconds)]
+def pacer(url: str, sources: int, rate: float, seconds: float, path: str = PATH) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "bench.pace", url, path, str(sources), str(rate), str(seconds)]
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
 
 
@@ -48,14 +48,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def probe_cost(url: str, pid: int) -> tuple[float, int]:
+def probe_cost(url: str, pid: int, path: str = PATH) -> tuple[float, int]:
     """CPU µs the server spends per probe (idle otherwise), and how many probes that took."""
     seconds = 4.0
     idle = cpu_seconds(pid)
     time.sleep(seconds)
     idle = cpu_seconds(pid) - idle
     before = cpu_seconds(pid)
-    out, _ = pacer(url, 4, 100.0, seconds).communicate()
+    out, _ = pacer(url, 4, 100.0, seconds, path).communicate()
     spent = cpu_seconds(pid) - before
     answered = int(orjson.loads(out)["answered"])
     return max(spent - idle, 0.0) / max(answered, 1) * 1e6, answered
@@ -94,6 +94,8 @@ def measure() -> tuple[dict[str, list[Run]], float, int]:
 
 def section(say: Callable[[str], None]) -> None:
     runs, cost, sampled = measure()
+    with serve("floor") as (url, pid):
+        floor_cost, _ = probe_cost(url, pid, "/health")
     unprobed = runs["no probes"]
     per_round = len(unprobed) // ROUNDS  # unprobed runs in each round
     rows = []
@@ -148,7 +150,9 @@ def section(say: Callable[[str], None]) -> None:
         "unprobed runs just before and after it. CPU µs per /work request: the server's CPU time "
         "(/proc) over the requests wrk completed, a figure that other load on the machine moves "
         f"less. On the idle server a probe costs {cost:.0f} µs of CPU (new connection included; "
-        f"from {sampled} probes): the drop to expect is the probe rate times that.\n"
+        f"from {sampled} probes): the drop to expect is the probe rate times that. A request to "
+        f"the bare Starlette route on a new connection costs {floor_cost:.0f} µs the same way: "
+        "much of a probe's cost is its connection.\n"
     )
     say(
         table(
