@@ -55,6 +55,15 @@ def not_on_asyncio(name: str) -> Result | None:
     return None
 
 
+class Refused(Exception):
+    """The server answered, but not as the check asked; ``meaning`` says how, in plain words (a
+    check's output, never the server's own text)."""
+
+    def __init__(self, meaning: str) -> None:
+        super().__init__(meaning)
+        self.meaning = meaning
+
+
 def where(url: str, check: str) -> str:
     """``host:port/database`` of a DSN or URL (for a unix:// URL, the socket's path): no scheme,
     user, password or query. Raises a ValueError, which repeats nothing of ``url``, when the URL

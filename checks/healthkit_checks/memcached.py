@@ -31,7 +31,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 
 from healthkit import Result
 
-from ._drivers import round_trip, where
+from ._drivers import Refused, round_trip, where
 from ._levels import require_levels
 from .tcp import exception_chain, reason
 
@@ -40,14 +40,6 @@ __all__ = ["ping"]
 WHAT = "expected 'host:port', a memcached:// URL or an aiomcache Client"
 #: The longest answer line read; memcached's answers to these commands are a few dozen bytes.
 LINE = 1024
-
-
-class _Refused(Exception):
-    """The server answered, but not as asked; ``meaning`` says how, in plain words."""
-
-    def __init__(self, meaning: str) -> None:
-        super().__init__(meaning)
-        self.meaning = meaning
 
 
 def ping(
@@ -101,11 +93,11 @@ async def _version(host: str, port: int, login: bytes | None, tls: ssl.SSLContex
             await stream.send(b"set healthkit 0 0 %d\r\n%s\r\n" % (len(login), login))
             answer = await answers.receive_until(b"\r\n", LINE)
             if answer != b"STORED":
-                raise _Refused(_meaning(answer))
+                raise Refused(_meaning(answer))
         await stream.send(b"version\r\n")
         answer = await answers.receive_until(b"\r\n", LINE)
         if not answer.startswith(b"VERSION "):
-            raise _Refused(_meaning(answer))
+            raise Refused(_meaning(answer))
     finally:
         await anyio.aclose_forcefully(stream)
 
@@ -124,7 +116,7 @@ def _meaning(answer: bytes) -> str:
 
 
 def _reason(exc: Exception) -> str:
-    if isinstance(exc, _Refused):
+    if isinstance(exc, Refused):
         return exc.meaning
     chain = exception_chain(exc)
     for seen in chain:

@@ -24,21 +24,13 @@ import anyio
 
 from healthkit import Result, Status
 
-from ._drivers import driver, not_on_asyncio, where
+from ._drivers import Refused, driver, not_on_asyncio, where
 from ._levels import judge, require_levels
 from .tcp import exception_chain, reason
 
 __all__ = ["ping"]
 
 WHAT = "expected an smtp:// or smtps:// URL or an aiosmtplib.SMTP client"
-
-
-class _Refused(Exception):
-    """The server answered, but the session cannot go on; ``meaning`` says why, in plain words."""
-
-    def __init__(self, meaning: str) -> None:
-        super().__init__(meaning)
-        self.meaning = meaning
 
 
 def ping(
@@ -104,7 +96,7 @@ def ping(
                     secure = True
                 elif require_tls:
                     problem = "the server does not offer STARTTLS"
-                    raise _Refused(problem)
+                    raise Refused(problem)
             if login is not None:
                 refusal: str | None = None
                 if not secure:
@@ -114,13 +106,13 @@ def ping(
                 elif not client.supported_auth_methods:
                     refusal = "the server offers no login method the check knows"
                 if refusal is not None:
-                    raise _Refused(refusal)
+                    raise Refused(refusal)
                 step = "AUTH"
                 await client.login(*login)
             step = "NOOP"
             await client.noop()
         except Exception as exc:
-            raise _Refused(_reason(exc, step, module)) from None
+            raise Refused(_reason(exc, step, module)) from None
 
     async def smtp_ping() -> Result:
         refused = not_on_asyncio("smtp.ping")
@@ -131,7 +123,7 @@ def ping(
             started = anyio.current_time()
             try:
                 await converse(client)
-            except _Refused as exc:
+            except Refused as exc:
                 result = Result(Status.FAIL, output=f"{label}: {exc.meaning}")
             else:
                 elapsed_ms = (anyio.current_time() - started) * 1000
@@ -155,7 +147,7 @@ def ping(
 
 def _reason(exc: Exception, step: str, module: Any) -> str:
     """Plain words for what went wrong at ``step``: never the server's or the driver's text."""
-    if isinstance(exc, _Refused):
+    if isinstance(exc, Refused):
         return exc.meaning
     errors = module.errors
     chain = exception_chain(exc)
