@@ -16,19 +16,14 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-import anyio
-import anyio.to_thread
 import pytest
-from starlette.applications import Starlette
 
-from healthkit import Check, Health
 from tests.checks.conftest import LOOPBACK, NEW_KEY, openssl
-from tests.conftest import probe
 from tests.databases import PASSWORD, wait_until
 from tests.servers import free_port, missing
 
@@ -377,31 +372,3 @@ def _has_user(name: str) -> bool:
 
 def _me() -> str:
     return pwd.getpwuid(os.geteuid()).pw_name
-
-
-async def outage(server: Server, name: str, check: Callable[[], Any], plain: set[str]) -> None:
-    """Stop the server: the check fails within its timeout and /readyz answers 503 naming it, in
-    plain words and without the password. Start it again: the check passes again."""
-    health = Health([Check(name, check, timeout=0.5)])
-    app = Starlette(routes=health.routes())
-    assert 200 == (await probe(app, path="/readyz"))[0]
-
-    await anyio.to_thread.run_sync(server.stop)
-    try:
-        for _ in range(2):  # the first call may find a pooled connection gone, the second cannot connect
-            started = anyio.current_time()
-            code, body = await probe(app, path="/readyz")
-            elapsed = anyio.current_time() - started
-
-            assert 503 == code
-            assert "fail" == body["checks"][name][0]["status"]
-            assert body["checks"][name][0]["output"].split(": ", 1)[-1] in plain
-            assert elapsed < 0.5 + 0.3, "within the check's timeout (0.5 s), plus scheduling"
-            assert PASSWORD not in str(body)
-    finally:
-        await anyio.to_thread.run_sync(server.start)
-
-    with anyio.fail_after(15):
-        while (await probe(app, path="/readyz"))[0] != 200:
-            await anyio.sleep(0.1)
-    assert "pass" == (await probe(app, path="/readyz"))[1]["checks"][name][0]["status"]

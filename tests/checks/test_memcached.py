@@ -17,8 +17,8 @@ import pytest
 
 from healthkit import Check, Health
 from healthkit_checks import memcached
-from tests.checks.daemons import USER, Memcached, memcached_server, outage
-from tests.checks.support import outcome
+from tests.checks.daemons import USER, Memcached, memcached_server
+from tests.checks.support import outage, outcome
 from tests.conftest import probe
 from tests.databases import PASSWORD
 
@@ -75,7 +75,9 @@ async def test_memcached_going_away_fails_readiness_and_coming_back_passes(
 ) -> None:
     check = memcached.ping(memcached_servers.login_url)
 
-    await outage(memcached_servers, "memcached:responseTime", check, {"connection refused"})
+    await outage(
+        memcached_servers, [Check("memcached:responseTime", check, timeout=0.5)], {"connection refused"}
+    )
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])

@@ -19,8 +19,8 @@ from starlette.applications import Starlette
 
 from healthkit import Check, Health
 from healthkit_checks import mysql, sqlalchemy
-from tests.checks.daemons import USER, MariaDB, mariadb_server, outage
-from tests.checks.support import outcome
+from tests.checks.daemons import USER, MariaDB, mariadb_server
+from tests.checks.support import outage, outcome
 from tests.conftest import probe
 from tests.databases import PASSWORD
 
@@ -75,7 +75,7 @@ async def test_mysql_going_away_fails_readiness_and_coming_back_passes(
         "the server is shutting down",
         "timed out after 0.5s",
     }
-    await outage(mariadb, "mysql:responseTime", mysql_check, plain)
+    await outage(mariadb, [Check("mysql:responseTime", mysql_check, timeout=0.5)], plain)
 
 
 async def test_mysql_failures_are_named_without_credentials(

@@ -19,8 +19,8 @@ import pytest
 
 from healthkit import Check, Health
 from healthkit_checks import smtp
-from tests.checks.daemons import USER, Exim, exim_server, outage
-from tests.checks.support import outcome
+from tests.checks.daemons import USER, Exim, exim_server
+from tests.checks.support import outage, outcome
 from tests.conftest import probe
 from tests.databases import PASSWORD
 
@@ -94,7 +94,8 @@ async def test_smtp_passes_and_says_only_hello_noop_and_quit(
 async def test_smtp_going_away_fails_readiness_and_coming_back_passes(
     exim: Exim, trust: ssl.SSLContext
 ) -> None:
-    await outage(exim, "smtp:responseTime", smtp.ping(exim.login_url, context=trust), {"connection refused"})
+    check = Check("smtp:responseTime", smtp.ping(exim.login_url, context=trust), timeout=0.5)
+    await outage(exim, [check], {"connection refused"})
 
 
 async def test_a_hung_smtp_server_times_out_plainly(exim: Exim, trust: ssl.SSLContext) -> None:
