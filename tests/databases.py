@@ -18,14 +18,24 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import pytest
 
 from tests.servers import free_port, missing
 
 PASSWORD = "pw-s3cret-Zq81"
-Server = TypeVar("Server", "Postgres", "Redis")
+
+
+class Daemon(Protocol):
+    """A server a test session starts once and the tests may stop and start again."""
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def running(self) -> bool: ...
+
+
+Server = TypeVar("Server", bound=Daemon)
 
 
 def accepting(port: int) -> bool:
@@ -146,7 +156,7 @@ def postgres_server() -> Iterator[Postgres]:
     if bindir is None or (os.geteuid() == 0 and not _has_user("postgres")):
         missing("PostgreSQL (initdb, pg_ctl)")
     with tempfile.TemporaryDirectory(prefix="healthkit-postgres-", ignore_cleanup_errors=True) as root:
-        yield from _running(Postgres(bindir, Path(root)))
+        yield from running(Postgres(bindir, Path(root)))
 
 
 @contextmanager
@@ -157,10 +167,10 @@ def redis_server() -> Iterator[Redis]:
     if binary is None:
         missing("Redis (redis-server)")
     with tempfile.TemporaryDirectory(prefix="healthkit-redis-", ignore_cleanup_errors=True) as root:
-        yield from _running(Redis(binary, Path(root)))
+        yield from running(Redis(binary, Path(root)))
 
 
-def _running(server: Server) -> Iterator[Server]:
+def running(server: Server) -> Iterator[Server]:
     """Start the server, yield it, and stop it if a test left it running."""
     server.start()
     try:

@@ -19,12 +19,12 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import pytest
 
 from tests.checks.conftest import LOOPBACK, NEW_KEY, openssl
-from tests.databases import PASSWORD, wait_until
+from tests.databases import PASSWORD, running, wait_until
 from tests.servers import free_port, missing
 
 USER = "app_login"
@@ -306,25 +306,6 @@ def _running_in(group: int) -> bool:
     return False
 
 
-class Server(Protocol):
-    def start(self) -> None: ...
-    def stop(self) -> None: ...
-    def running(self) -> bool: ...
-
-
-Running = TypeVar("Running", bound=Server)
-
-
-def _running(server: Running) -> Iterator[Running]:
-    """Start the server, yield it, and stop it if a test left it running."""
-    server.start()
-    try:
-        yield server
-    finally:
-        if server.running():
-            server.stop()
-
-
 def _binary(*names: str) -> str | None:
     for name in names:
         found = shutil.which(name) or next(
@@ -341,7 +322,7 @@ def mariadb_server() -> Iterator[MariaDB]:
     if binary is None or install_db is None or (os.geteuid() == 0 and not _has_user("mysql")):
         missing("MariaDB (mariadbd, mariadb-install-db)")
     with tempfile.TemporaryDirectory(prefix="healthkit-mariadb-", ignore_cleanup_errors=True) as root:
-        yield from _running(MariaDB(binary, install_db, Path(root)))
+        yield from running(MariaDB(binary, install_db, Path(root)))
 
 
 @contextmanager
@@ -350,7 +331,7 @@ def memcached_server() -> Iterator[Memcached]:
     if binary is None or (os.geteuid() == 0 and not _has_user("memcache")):
         missing("memcached")
     with tempfile.TemporaryDirectory(prefix="healthkit-memcached-", ignore_cleanup_errors=True) as root:
-        yield from _running(Memcached(binary, Path(root)))
+        yield from running(Memcached(binary, Path(root)))
 
 
 @contextmanager
@@ -359,7 +340,7 @@ def exim_server() -> Iterator[Exim]:
     if binary is None:
         missing("Exim (exim4-daemon-light)")
     with tempfile.TemporaryDirectory(prefix="healthkit-exim-", ignore_cleanup_errors=True) as root:
-        yield from _running(Exim(binary, Path(root)))
+        yield from running(Exim(binary, Path(root)))
 
 
 def _has_user(name: str) -> bool:
