@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from ._status import Status
 from ._text import seconds
 
-__all__ = ["Events", "Listener", "StatusChange", "log_fields"]
+__all__ = ["Changes", "Events", "Listener", "StatusChange", "log_fields"]
 
 _log = logging.getLogger("healthkit")
 _LEVELS = {Status.PASS: logging.INFO, Status.WARN: logging.WARNING, Status.FAIL: logging.ERROR}
@@ -57,6 +57,22 @@ def log_fields(change: StatusChange) -> dict[str, object]:
         "lasted": change.lasted,
         "error_id": error_id,
     }
+
+
+class Changes:
+    """A count of everything that can change an endpoint's answer between probes: a check's
+    latest result (a call landing, a new event loop) and the lifecycle (startup, manual
+    readiness, the drain). An answer made at one count holds, as long as its results are fresh,
+    until the count moves: the endpoint serves it again without running anything."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def note(self) -> None:
+        """Something changed: answers made before now no longer hold."""
+        self.count += 1
 
 
 class Events:

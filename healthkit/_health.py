@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import weakref
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
@@ -16,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ._check import Check, require_text
 from ._endpoint import DEFAULT_STATUS_CODES, Authorizer, Endpoint, Responder, validate_status_codes
-from ._events import Events, Listener
+from ._events import Changes, Events, Listener
 from ._history import History
 from ._hosts import Host, framework_in, framework_of, lifespan_fix
 from ._lifecycle import Lifecycle
@@ -39,7 +40,7 @@ __all__ = ["DEFAULT_DEADLINE", "Health"]
 
 _log = logging.getLogger("healthkit")
 
-_NO_CHECKS = CheckReports(())
+_NO_CHECKS = CheckReports((), fresh_until=math.inf)
 AnyObserver = TypeVar("AnyObserver", bound=Observer)
 
 
@@ -109,6 +110,7 @@ class Health:
         self.status_codes = settings.status_codes
         self.probes = settings.probes
         self._events = Events()
+        self._changes = Changes()  # what an endpoint's answer made before holds until (_endpoint)
         self._redact = Redactor(settings.redact)
         workers = Workers(settings.max_threads)
         self._observers = Observers()
@@ -121,6 +123,7 @@ class Health:
                 expose_errors=settings.expose_errors,
                 workers=workers,
                 observers=self._observers,
+                changes=self._changes,
             )
             for check in settings.checks
         ]
@@ -129,7 +132,7 @@ class Health:
         self._apps: weakref.WeakSet[Starlette] = weakref.WeakSet()  # installed into
         self._refresher = Refresher(states, self._asyncio_loop, lambda: lifespan_fix(self._host))
         self._not_running = self._refresher.not_running
-        self._lifecycle = Lifecycle(drain_delay=settings.drain_delay)
+        self._lifecycle = Lifecycle(drain_delay=settings.drain_delay, changes=self._changes)
         document = Document(
             version=settings.version,
             release_id=settings.release_id,
@@ -166,6 +169,7 @@ class Health:
                 authorize=settings.authorize,
                 observers=self._observers,
                 page=page if name == "health" else None,
+                changes=self._changes,
             )
         self._document = document
         self._lifecycle.started = not self._selections["startupz"].states

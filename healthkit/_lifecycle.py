@@ -25,6 +25,7 @@ from typing import Any
 
 import anyio
 
+from ._events import Changes
 from ._loops import asyncio_loop
 from ._text import seconds
 
@@ -37,9 +38,10 @@ Handler = Callable[[int, FrameType | None], Any]
 class Lifecycle:
     """Startup, manual readiness and the drain, shared by one Health's probes."""
 
-    def __init__(self, *, drain_delay: float | None) -> None:
+    def __init__(self, *, drain_delay: float | None, changes: Changes | None = None) -> None:
         self.drain_delay = drain_delay
-        self.started = False  # the startup checks have passed once (or there are none)
+        self.changes = changes if changes is not None else Changes()
+        self._started = False
         self.ready = True
         self.reason: str | None = None
         self._drain_ends: float | None = None  # time.monotonic() when the server is told to stop
@@ -56,7 +58,19 @@ class Lifecycle:
         ``loop.call_soon_threadsafe`` does) and never raise."""
         self._listeners.append(listener)
 
+    @property
+    def started(self) -> bool:
+        """The startup checks have passed once (or there are none)."""
+        return self._started
+
+    @started.setter
+    def started(self, started: bool) -> None:
+        if started is not self._started:
+            self._started = started
+            self.changes.note()
+
     def _changed(self) -> None:
+        self.changes.note()
         for listener in self._listeners:
             listener()
 

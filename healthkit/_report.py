@@ -28,11 +28,19 @@ class CheckReports(Mapping[str, CheckReport]):
     probe that only sends statuses allocates nothing per check.
     """
 
-    __slots__ = ("_aged", "_ages", "_index", "records")
+    __slots__ = ("_aged", "_ages", "_index", "fresh_until", "records")
 
-    def __init__(self, records: Sequence[CheckReport], ages: Sequence[float | None] | None = None) -> None:
+    def __init__(
+        self,
+        records: Sequence[CheckReport],
+        ages: Sequence[float | None] | None = None,
+        fresh_until: float | None = None,
+    ) -> None:
         self.records = records  # the calls' own reports, in order
         self._ages = ages  # per record: seconds since its call ended when served again, else None
+        # When every record was served again: the time (loop clock) until which all of them
+        # still would be, so an answer made of them holds until then. Else None.
+        self.fresh_until = fresh_until
         self._aged: dict[int, CheckReport] = {}
         self._index: dict[str, int] | None = None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import anyio
@@ -16,6 +17,8 @@ from ._status import Status, worst
 
 __all__ = ["Selection", "gather"]
 
+_NEVER = -math.inf
+
 
 async def gather(
     states: Sequence[CheckState], loop: Loop, deadline: float, not_running: Callable[[Check, float], str]
@@ -27,6 +30,7 @@ async def gather(
     ages: list[float | None] = []
     pending: list[tuple[int, CheckState, SharedCall]] = []
     served = False
+    fresh = math.inf  # until when every result served again stays so; -inf: not all were served
     try:
         for state in states:
             got = state.observe(loop, now, until, not_running)
@@ -34,13 +38,18 @@ async def gather(
                 pending.append((len(records), state, got))
                 records.append(None)
                 ages.append(None)
+                fresh = _NEVER
             elif got is state.latest:  # served again: its age, not a copy
                 records.append(got)
-                ages.append(now - state.latest_at)
+                at = state.latest_at
+                ages.append(now - at)
                 served = True
+                if at + state.fresh_for < fresh:
+                    fresh = at + state.fresh_for
             else:
                 records.append(got)  # type: ignore[arg-type]
                 ages.append(None)
+                fresh = _NEVER
     except BaseException:
         for _, _, call in pending:
             call.leave(cancelled=True)  # joined before the failure: nobody waits on them now
@@ -79,7 +88,8 @@ async def gather(
             else:
                 records[index] = state.outcome(call, now, later, deadline)
         pending = again
-    return CheckReports(records, ages if served else None)  # type: ignore[arg-type]
+    kept_until = None if fresh == _NEVER else fresh
+    return CheckReports(records, ages if served else None, kept_until)  # type: ignore[arg-type]
 
 
 class Selection:
@@ -124,7 +134,7 @@ class Selection:
         selected = self.states if states is None else states
         limit = self.deadline if deadline is None else deadline  # what is left of it
         if not selected:
-            reports = CheckReports(())
+            reports = CheckReports((), fresh_until=math.inf)
         elif loop is not None:
             reports = await gather(selected, loop, limit, not_running)
         else:

@@ -23,7 +23,7 @@ import anyio.lowlevel
 from ._call import failed, passes_through, received
 from ._check import Check
 from ._damping import Damper
-from ._events import Events, StatusChange
+from ._events import Changes, Events, StatusChange
 from ._loops import Loop, asyncio_loop, post_to_current_loop
 from ._observe import CallEnded, Observers
 from ._outcome import CheckReport
@@ -126,6 +126,7 @@ class CheckState:
 
     __slots__ = (
         "_call",
+        "_changes",
         "_damper",
         "_error_id",
         "_error_key",
@@ -141,6 +142,7 @@ class CheckState:
         "_workers",
         "background",
         "check",
+        "fresh_for",
         "jitter",
         "latest",
         "latest_at",
@@ -159,9 +161,11 @@ class CheckState:
         expose_errors: bool,
         workers: Workers,
         observers: Observers | None = None,
+        changes: Changes | None = None,
     ) -> None:
         self.check = check
         self._observers = observers if observers is not None else Observers()
+        self._changes = changes if changes is not None else Changes()
         self.ttl = ttl
         self.stale = check.stale_while_revalidate
         self.background = check.refresh_every is not None
@@ -170,6 +174,8 @@ class CheckState:
         self.max_age = (
             check.max_age if check.max_age is not None else 2 * interval + self.jitter + check.timeout
         )
+        # How long after its call ended ``latest`` is served as it is (observe's first branches).
+        self.fresh_for = self.max_age if self.background else ttl
         damped = check.failure_threshold > 1 or check.success_threshold > 1 or check.max_time_in_error > 0
         self._damper = Damper(check) if damped else None
         self._events = events
@@ -370,6 +376,7 @@ class CheckState:
         if self._damper is not None:
             report = self._damper.apply(report, now)
         self.latest, self.latest_at = report, now
+        self._changes.note()
         changed = self._track(report, now, error if new_error else None)
         if error is not None and not (changed and new_error):
             # Each distinct error is logged in full once, with its id; repeats at debug level.
@@ -463,6 +470,7 @@ class CheckState:
         it has lasted is unknown."""
         self._loop = loop
         self.latest = None
+        self._changes.note()
         self._call = None
         self._reported_since = None
         if self._damper is not None:

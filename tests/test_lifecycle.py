@@ -114,3 +114,23 @@ async def test_subscribers_hear_readiness_the_drain_and_its_end() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
     assert [(False, False), (True, False), (True, True), (True, False)] == heard
+
+
+@pytest.mark.shipping_defaults
+async def test_an_answer_kept_from_the_cache_gives_way_to_the_drain_and_back() -> None:
+    health = Health([Check("db", passing, cache_ttl=60)], drain_delay=0.05)
+    app = Starlette(routes=health.routes())
+    done: list[float] = []
+
+    async with lifespan(health):
+        before = [(await request(app, path="/readyz")).status_code for _ in range(3)]
+        async with anyio.create_task_group() as group:
+            await trigger_in_background(health, group, done)
+            os.kill(os.getpid(), signal.SIGTERM)
+        draining = await request(app, path="/readyz")
+    async with lifespan(health):
+        after = await request(app, path="/readyz")
+
+    assert [200] * 3 == before
+    assert 503 == draining.status_code
+    assert 200 == after.status_code

@@ -1,0 +1,165 @@
+"""The kept answer: a statuses-only answer made of fresh results is served again, without a run,
+until one of them goes stale or anything changes (a call lands, readiness is set, the drain)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+from starlette.applications import Starlette
+
+import healthkit._runner
+from healthkit import Check, Health, Probe, ProbeAnswered, Status
+from tests.conftest import document, lifespan, request
+from tests.support import Counted, app_with, virtual_time  # noqa: F401  (virtual_time: both loops, virtual time)
+
+pytestmark = pytest.mark.shipping_defaults  # statuses only on the probes: the kept answer's case
+
+
+async def answer(app: Starlette, path: str = "/readyz") -> tuple[int, dict[str, Any]]:
+    response = await request(app, path=path)
+    return response.status_code, document(response)
+
+
+def statuses(**checks: str) -> dict[str, Any]:
+    overall = "fail" if "fail" in checks.values() else "pass"
+    return {"status": overall, "checks": {name: [{"status": status}] for name, status in checks.items()}}
+
+
+async def test_a_new_background_result_changes_the_answer_at_once() -> None:
+    db = Counted()
+    health = Health([Check("db", db, refresh_every=10, refresh_jitter=0, timeout=1)])
+    app = app_with(health)
+
+    async with lifespan(health):
+        await anyio.sleep(0.5)  # the first background call has landed
+        first = [await answer(app) for _ in range(3)]  # made once, then kept
+        db.outcome = Status.FAIL
+        await anyio.sleep(10.5)  # the next background call has landed: its result is 9.5 s fresh
+        after = await answer(app)
+        db.outcome = None
+        await anyio.sleep(10)
+        back = await answer(app)
+
+    assert [(200, statuses(db="pass"))] * 3 == first
+    assert (503, statuses(db="fail")) == after
+    assert (200, statuses(db="pass")) == back
+    assert 3 == db.calls
+
+
+async def test_a_cached_answer_holds_for_the_ttl_and_not_a_moment_longer() -> None:
+    db, cache = Counted(), Counted()
+    health = Health([Check("db", db, cache_ttl=2), Check("cache", cache, cache_ttl=5)])
+    app = app_with(health)
+
+    await answer(app)  # t=0: both called
+    db.outcome = cache.outcome = Status.FAIL
+    await anyio.sleep(1.9)
+    held = await answer(app)
+    await anyio.sleep(0.2)  # t=2.1: db's result is stale, cache's is not
+    expired = await answer(app)
+
+    assert (200, statuses(db="pass", cache="pass")) == held
+    assert (503, statuses(db="fail", cache="pass")) == expired
+    assert (2, 1) == (db.calls, cache.calls)
+
+
+async def test_setting_readiness_changes_the_answer_at_once() -> None:
+    health = Health([Check("db", Counted(), cache_ttl=60)])
+    app = app_with(health)
+
+    ready = [await answer(app) for _ in range(2)]
+    health.set_ready(False, "maintenance")
+    down = await answer(app)
+    health.set_ready(True)
+    back = await answer(app)
+
+    assert [(200, statuses(db="pass"))] * 2 == ready
+    assert 503 == down[0]
+    assert (200, statuses(db="pass")) == back
+
+
+async def test_the_startup_answer_follows_the_startup_checks() -> None:
+    schema = Counted(Status.FAIL)
+    health = Health([Check("schema", schema, tags={"startup"}, cache_ttl=60)])
+    app = app_with(health)
+
+    starting = [await answer(app, "/startupz") for _ in range(2)]
+    await anyio.sleep(61)
+    schema.outcome = None
+    started = [await answer(app, "/startupz") for _ in range(2)]
+    ready = await answer(app)
+
+    assert [(503, statuses(schema="fail"))] * 2 == starting
+    # The probe that saw them pass completed startup: the next ones answer without them.
+    assert [(200, statuses(schema="pass")), (200, {"status": "pass"})] == started
+    assert 200 == ready[0]
+
+
+async def test_every_probe_is_observed_kept_answer_or_not() -> None:
+    seen: list[ProbeAnswered] = []
+
+    class Recorder:
+        def call_ended(self, event: object) -> None:
+            return None
+
+        def probe_answered(self, event: ProbeAnswered) -> None:
+            seen.append(event)
+
+    health = Health([Check("db", Counted(), cache_ttl=60)])
+    health.observe(Recorder())
+    app = app_with(health)
+
+    for _ in range(5):
+        await answer(app)
+
+    assert [("readyz", 200)] * 5 == [(event.endpoint, event.status_code) for event in seen]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # trio's probes always run (no kept answer)
+async def test_a_kept_answer_runs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    gathered: list[int] = []
+    gather = healthkit._runner.gather
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        gathered.append(1)
+        return await gather(*args, **kwargs)
+
+    monkeypatch.setattr(healthkit._runner, "gather", counted)
+    db = Counted()
+    health = Health([Check("db", db, cache_ttl=60)], readiness=Probe(details="never"))
+    app = app_with(health)
+
+    codes = [(await request(app, path="/readyz")).status_code for _ in range(20)]
+    runs = len(gathered)
+    verbose = await request(app, path="/readyz?verbose")
+
+    assert [200] * 20 == codes
+    # The first probe called the check, the second served its result again and kept that
+    # answer: the 18 after them were answered as kept.
+    assert 2 == runs
+    assert 1 == db.calls
+    assert 200 == verbose.status_code
+    assert 3 == len(gathered)  # a text listing is rendered from a run, never from the kept answer
+
+
+async def test_a_kept_answer_answers_each_method_and_echoes_each_request_id() -> None:
+    health = Health([Check("db", Counted(), cache_ttl=60)])
+    app = app_with(health)
+
+    get = await request(app, path="/readyz", headers={"x-request-id": "first"})
+    again = await request(app, path="/readyz", headers={"x-request-id": "second"})
+    head = await request(app, "HEAD", "/readyz")
+    options = await request(app, "OPTIONS", "/readyz")
+
+    assert "first" == get.headers["x-request-id"]
+    assert "second" == again.headers["x-request-id"]
+    assert "x-request-id" not in head.headers
+    assert (200, b"", get.headers["content-length"]) == (
+        head.status_code,
+        head.content,
+        head.headers["content-length"],
+    )
+    assert "GET, HEAD, OPTIONS" == options.headers["allow"]
+    assert get.content == again.content == options.content
