@@ -44,6 +44,13 @@ class CheckReports(Mapping[str, CheckReport]):
         self._aged: dict[int, CheckReport] = {}
         self._index: dict[str, int] | None = None
 
+    def later(self, seconds: float) -> CheckReports:
+        """These reports served again ``seconds`` later: every age grown by that much."""
+        ages = self._ages
+        if ages is not None:
+            ages = [None if age is None else age + seconds for age in ages]
+        return CheckReports(self.records, ages, self.fresh_until)
+
     def entries(self) -> Iterator[tuple[CheckReport, float | None]]:
         """(the call's report, its age when served again, else None), in order."""
         ages = self._ages

@@ -140,8 +140,10 @@ async def test_a_kept_answer_runs_nothing(monkeypatch: pytest.MonkeyPatch) -> No
     # answer: the 18 after them were answered as kept.
     assert 2 == runs
     assert 1 == db.calls
-    assert 200 == verbose.status_code
-    assert 3 == len(gathered)  # a text listing is rendered from a run, never from the kept answer
+    # A text listing is never the kept answer: it is rendered, from the kept report.
+    assert (200, "text/plain; charset=utf-8") == (verbose.status_code, verbose.headers["content-type"])
+    assert "db" in verbose.text
+    assert 2 == len(gathered)
 
 
 async def test_a_kept_answer_answers_each_method_and_echoes_each_request_id() -> None:
@@ -163,3 +165,46 @@ async def test_a_kept_answer_answers_each_method_and_echoes_each_request_id() ->
     )
     assert "GET, HEAD, OPTIONS" == options.headers["allow"]
     assert get.content == again.content == options.content
+
+
+async def test_a_kept_report_is_served_again_with_its_ages_grown() -> None:
+    db, cache = Counted(), Counted()
+    health = Health([Check("db", db, cache_ttl=2), Check("cache", cache, cache_ttl=5)])
+
+    await health.run()  # t=0: both called
+    await anyio.sleep(1)
+    first = await health.run()  # served again: kept from here
+    await anyio.sleep(0.5)
+    again = await health.run()
+    db.outcome = Status.FAIL
+    await anyio.sleep(0.6)  # t=2.1: db's result is stale, cache's is not
+    expired = await health.run()
+
+    assert (1.0, 1.0) == (first.checks["db"].age, first.checks["cache"].age)
+    assert (1.5, 1.5) == (again.checks["db"].age, again.checks["cache"].age)
+    assert first.checks["db"].time == again.checks["db"].time
+    assert (Status.FAIL, None) == (expired.checks["db"].status, expired.checks["db"].age)
+    assert 2.1 == pytest.approx(expired.checks["cache"].age)
+    assert (2, 1) == (db.calls, cache.calls)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # trio's runs always run
+async def test_a_kept_report_runs_nothing_and_renders_like_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    gathered: list[int] = []
+    gather = healthkit._runner.gather
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        gathered.append(1)
+        return await gather(*args, **kwargs)
+
+    monkeypatch.setattr(healthkit._runner, "gather", counted)
+    health = Health([Check("db", Counted(), cache_ttl=60)], readiness=Probe(details="always"))
+    app = app_with(health)
+
+    bodies = [document(await request(app, path="/readyz")) for _ in range(10)]
+
+    assert 2 == len(gathered)  # a call, then a result served again: the 8 after it were kept
+    assert all(body["checks"]["db"][0]["ageMs"] > 0 for body in bodies[1:])
+    ages = [body["checks"]["db"][0]["ageMs"] for body in bodies[1:]]
+    assert ages == sorted(ages)  # each answer is later than the one before
+    assert {body["checks"]["db"][0]["time"] for body in bodies} == {bodies[0]["checks"]["db"][0]["time"]}
