@@ -30,9 +30,16 @@ from bench.run import ROOT, table
 
 CONTENDERS: dict[str, dict[str, str]] = {
     "floor: bare Starlette + orjson": {"BENCH_CONTENDER": "floor"},
+    "raw ASGI, constant bytes": {"BENCH_CONTENDER": "raw"},
     "raw ASGI behind a Starlette route": {"BENCH_CONTENDER": "mounted"},
     "healthkit, 1 check": {"BENCH_CONTENDER": "healthkit"},
+    "healthkit, 1 check, served alone": {"BENCH_CONTENDER": "healthkit", "BENCH_ALONE": "1"},
     "healthkit, 1 check, cached": {"BENCH_CONTENDER": "healthkit", "BENCH_CACHED": "1"},
+    "healthkit, 1 check, cached, served alone": {
+        "BENCH_CONTENDER": "healthkit",
+        "BENCH_CACHED": "1",
+        "BENCH_ALONE": "1",
+    },
     "healthkit, 1 check, cached, statuses only": {
         "BENCH_CONTENDER": "healthkit",
         "BENCH_CACHED": "1",

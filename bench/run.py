@@ -38,8 +38,10 @@ TARGETS = {
     "healthkit, 1 check, cached, statuses only": 1.2,
     "healthkit, 1 check, cached": 1.0,
     "healthkit, 10 checks": 0.7,
+    "healthkit, 1 check, served alone": 0.9,
     "healthkit, 1 check, cached, statuses only, served alone": 1.2,
     "healthkit, 1 check, cached, served alone": 1.0,
+    "healthkit, 10 checks, served alone": 0.7,
 }
 PEERS = ["fastapi-health", "aaa-sentinel-health", "aio-tiny-healthcheck", "fastapi-healthchecks"]
 
@@ -238,6 +240,7 @@ def main() -> None:
             "cached": True,
             "details": "never",
         },
+        "healthkit, 1 check, served alone": {"contender": "healthkit", "checks": 1, "alone": True},
         "healthkit, 1 check, cached, statuses only, served alone": {
             "contender": "healthkit",
             "checks": 1,
@@ -254,6 +257,7 @@ def main() -> None:
         "healthkit, 1 check, Prometheus metrics": {"contender": "healthkit", "checks": 1, "metrics": True},
         "healthkit, 10 checks": {"contender": "healthkit", "checks": 10},
         "healthkit, 10 checks, cached": {"contender": "healthkit", "checks": 10, "cached": True},
+        "healthkit, 10 checks, served alone": {"contender": "healthkit", "checks": 10, "alone": True},
     }
     for peer in peers:
         contenders[f"{peer}, 1 check"] = {"contender": peer, "checks": 1}
