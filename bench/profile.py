@@ -44,7 +44,7 @@ LIMITS = {
         "bytes, costs about 0.64 of the floor's instructions: that is the ceiling for any app "
         "mounted so, and healthkit's own path must fit in the rest. No check is gathered: the "
         "report kept from an earlier run is served again with its ages grown (Health._run, "
-        "_Kept.again, CheckReports.later, new_report). What remains is the endpoint (reading "
+        "later, CheckReports.later, new_report). What remains is the endpoint (reading "
         "the headers), the document joined from pieces made once per call with each age "
         "serialized (Document.render), and the header block with the body's length "
         "(Responder.health). Served alone (the Health as the ASGI app) the row has no "
@@ -52,8 +52,8 @@ LIMITS = {
     ),
     "healthkit, 1 check, cached, statuses only": (
         "target ≥ 1.2 × floor. No run and no Report: the answer kept from an earlier probe "
-        "(status code, headers, body) is sent again while it holds (Endpoint.__call__ checks "
-        "the count of changes, the loop and the time). What remains of healthkit is reading "
+        "(status code, headers, body) is sent again while it holds (Kept.now checks the count "
+        "of changes, the loop and the time). What remains of healthkit is reading "
         "the request's headers (_read_headers, for an X-Request-ID to echo and the Accept "
         "header) and sending (Responder.send). Mounted, the Starlette app around it costs more "
         "than all of healthkit's part: nothing mounted at a Starlette route can reach the "

@@ -6,7 +6,6 @@ and what methods, headers and query parameters mean. Plain ASGI.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import re
@@ -19,11 +18,10 @@ from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
 from ._events import Changes
-from ._loops import asyncio_loop
 from ._observe import Observers, ProbeAnswered
 from ._outcome import CheckReport
 from ._page import Page
-from ._report import CheckReports, Renderer, Report
+from ._report import CheckReports, Kept, Renderer, Report, keep
 from ._status import Status
 from ._text import clip, seconds
 
@@ -245,7 +243,7 @@ class Endpoint:
         # Statuses only, whoever asks: the answer the probes get by default.
         self._withholds = self._authorize is None and not self._always
         self._changes = changes if changes is not None else Changes()
-        self._kept: _Kept | None = None  # the last statuses-only answer, while it holds
+        self._kept: Kept[Answer] | None = None  # the last statuses-only answer, while it holds
         self._odd_answer_logged = False
         # The answer depends on the Accept header (text or JSON) and, when details are for
         # authorized requests only, on who asks: shared caches must keep them apart, and must not
@@ -287,13 +285,8 @@ class Endpoint:
         keeps = self._withholds and not (text or excluded or one or observed) and view is None
         if keeps:
             kept = self._kept
-            if (
-                kept is not None
-                and kept.count == self._changes.count
-                and asyncio._get_running_loop() is kept.loop
-                and kept.clock() < kept.until
-            ):
-                await self._responder.send(method, kept.answer, send, echo)
+            if kept is not None and kept.now(self._changes) is not None:
+                await self._responder.send(method, kept.value, send, echo)
                 return
         started = time.perf_counter() if observed else 0.0
         count = self._changes.count
@@ -309,7 +302,7 @@ class Endpoint:
             # The probes' default: the same bytes, headers and all, for the same statuses.
             answer = self._withheld(report)
             if keeps:
-                self._keep(answer, report, count)
+                self._kept = keep(answer, report, count)
             await self._responder.send(method, answer, send, echo)
         else:
             try:
@@ -342,18 +335,6 @@ class Endpoint:
         if records is not None:
             self._last = (status, records, answer)
         return answer
-
-    def _keep(self, answer: Answer, report: Report, count: int) -> None:
-        """Keep ``answer`` for the probes that follow, when it holds beyond this one: every check
-        was served again from a result that stays fresh until a known time, and the lifecycle
-        gave no reason. It holds while nothing changes (``count``, read before the run began) on
-        the same asyncio loop, until the first of those results goes stale."""
-        checks = report.checks
-        if report.reason is not None or type(checks) is not CheckReports or checks.fresh_until is None:
-            self._kept = None
-            return
-        loop = asyncio_loop()
-        self._kept = None if loop is None else _Kept(answer, count, loop, checks.fresh_until)
 
     def _parse(self, scope: Scope) -> tuple[bool, tuple[str, ...], str | None] | _Refusal:
         """(text listing asked for, checks to leave out, the one check asked for), or a refusal."""
@@ -431,20 +412,6 @@ class Endpoint:
 
     def _listing(self) -> str:
         return f"its checks are: {', '.join(self._checks) or 'none'}"
-
-
-class _Kept:
-    """A statuses-only answer and what it holds for: the count of changes it was made at, the
-    asyncio loop whose clock ``until`` (when its first result goes stale) is on."""
-
-    __slots__ = ("answer", "clock", "count", "loop", "until")
-
-    def __init__(self, answer: Answer, count: int, loop: asyncio.AbstractEventLoop, until: float) -> None:
-        self.answer = answer
-        self.count = count
-        self.loop = loop
-        self.clock = loop.time
-        self.until = until
 
 
 class _Refusal:

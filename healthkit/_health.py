@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import re
@@ -30,7 +29,7 @@ from ._probe import DEFAULT_DETAILS, ENDPOINTS, Probe, select
 from ._redact import Redactor
 from ._refresh import Refresher
 from ._render import Document
-from ._report import CheckReports, Report, new_report
+from ._report import CheckReports, Kept, Report, keep, later, new_report
 from ._runner import Selection
 from ._settings import DEFAULT_DEADLINE, Settings, probe_arguments
 from ._state import CheckState
@@ -129,7 +128,7 @@ class Health:
             for check in settings.checks
         ]
         self._asyncio: AsyncioLoop | None = None
-        self._kept: dict[str, _Kept] = {}  # endpoint -> its last report, while it holds (_keep)
+        self._kept: dict[str, Kept[Report]] = {}  # endpoint -> its last report, while it holds
         self._host: Host | None = None  # the framework serving this Health, once known
         self._apps: weakref.WeakSet[Starlette] = weakref.WeakSet()  # installed into
         self._refresher = Refresher(states, self._asyncio_loop, lambda: lifespan_fix(self._host))
@@ -215,32 +214,18 @@ class Health:
         if excluded or one is not None:
             return await self._run_now(endpoint, excluded, one)
         kept = self._kept.get(endpoint)
-        if kept is not None and kept.count == self._changes.count and asyncio_loop() is kept.loop:
-            now = kept.clock()
-            if now < kept.until:
-                return kept.again(now)
+        if kept is not None:
+            now = kept.now(self._changes)
+            if now is not None:
+                return later(kept.value, now - kept.made)
         count = self._changes.count
         report = await self._run_now(endpoint, excluded, one)
-        self._keep(endpoint, report, count)
-        return report
-
-    def _keep(self, endpoint: str, report: Report, count: int) -> None:
-        """Keep ``report`` for the runs of ``endpoint`` that follow, when it holds beyond this one:
-        every check was served again from a result that stays fresh until a known time, and the
-        lifecycle gave no reason. It holds while nothing changes (``count``, read before the run
-        began) on the same asyncio loop, until the first of those results goes stale; each run
-        meanwhile gets it with its ages grown (``_Kept.again``)."""
-        checks = report.checks
-        loop = asyncio_loop()
-        if (
-            loop is None
-            or report.reason is not None
-            or type(checks) is not CheckReports
-            or checks.fresh_until is None
-        ):
+        held = keep(report, report, count)
+        if held is None:
             self._kept.pop(endpoint, None)
-            return
-        self._kept[endpoint] = _Kept(report, count, loop, checks.fresh_until)
+        else:
+            self._kept[endpoint] = held
+        return report
 
     async def _run_now(self, endpoint: str, excluded: tuple[str, ...], one: str | None) -> Report:
         selection = self._selections[endpoint]
@@ -501,36 +486,6 @@ class Health:
     def __repr__(self) -> str:
         names = ", ".join(check.name for check in self.checks)
         return f"Health([{names}], deadline={self.deadline})"
-
-
-class _Kept:
-    """A report kept for the runs after it: the count of changes it was made at, and the asyncio
-    loop whose clock it was made at (``made``) and holds until (``until``) on."""
-
-    __slots__ = ("clock", "count", "loop", "made", "report", "until")
-
-    def __init__(self, report: Report, count: int, loop: asyncio.AbstractEventLoop, until: float) -> None:
-        self.report = report
-        self.count = count
-        self.loop = loop
-        self.clock = loop.time
-        self.made = loop.time()
-        self.until = until
-
-    def again(self, now: float) -> Report:
-        """The report as a run at ``now`` would make it: the same results, older."""
-        report = self.report
-        assert isinstance(report.checks, CheckReports)
-        return new_report(
-            report.endpoint,
-            report.status,
-            report.status_code,
-            report.checks.later(now - self.made),
-            report.reason,
-            report.excluded,
-            report.lifecycle,
-            report._renderer,  # type: ignore[arg-type]
-        )
 
 
 def _described(app: object) -> str:

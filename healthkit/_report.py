@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
+from ._events import Changes
+from ._loops import asyncio_loop
 from ._outcome import CheckReport
 from ._status import Status
 
-__all__ = ["CheckReports", "Renderer", "Report", "new_report"]
+__all__ = ["CheckReports", "Kept", "Renderer", "Report", "keep", "later", "new_report"]
+
+T = TypeVar("T")
 
 
 class Renderer(Protocol):
@@ -149,3 +154,55 @@ def new_report(
     s[6](report, lifecycle)
     s[7](report, renderer)
     return report
+
+
+def later(report: Report, seconds: float) -> Report:
+    """``report`` as a run ``seconds`` after it would make it, every check served again: the
+    same results, older."""
+    checks = report.checks
+    assert type(checks) is CheckReports
+    return new_report(
+        report.endpoint,
+        report.status,
+        report.status_code,
+        checks.later(seconds),
+        report.reason,
+        report.excluded,
+        report.lifecycle,
+        report._renderer,  # type: ignore[arg-type]
+    )
+
+
+class Kept(Generic[T]):
+    """What was made from a report of fresh results (an answer, the report itself), kept for the
+    probes after it. It holds while the count of changes is the one it was made at, on the same
+    asyncio loop, until the first of its results goes stale (``until``, on that loop's clock)."""
+
+    __slots__ = ("clock", "count", "loop", "made", "until", "value")
+
+    def __init__(self, value: T, count: int, loop: asyncio.AbstractEventLoop, until: float) -> None:
+        self.value = value
+        self.count = count
+        self.loop = loop
+        self.clock = loop.time
+        self.made = loop.time()
+        self.until = until
+
+    def now(self, changes: Changes) -> float | None:
+        """The loop's time while this holds, else None."""
+        if self.count != changes.count or asyncio._get_running_loop() is not self.loop:
+            return None
+        now = self.clock()
+        return now if now < self.until else None
+
+
+def keep(value: T, report: Report, count: int) -> Kept[T] | None:
+    """``value``, made from ``report``, kept when it holds beyond this probe: every check was
+    served again from a result that stays fresh until a known time, and the lifecycle gave no
+    reason; ``count`` is the count of changes read before the run began. None otherwise, and on
+    trio (whose runs are never kept)."""
+    checks = report.checks
+    if report.reason is not None or type(checks) is not CheckReports or checks.fresh_until is None:
+        return None
+    loop = asyncio_loop()
+    return None if loop is None else Kept(value, count, loop, checks.fresh_until)

@@ -208,3 +208,33 @@ async def test_a_kept_report_runs_nothing_and_renders_like_a_run(monkeypatch: py
     ages = [body["checks"]["db"][0]["ageMs"] for body in bodies[1:]]
     assert ages == sorted(ages)  # each answer is later than the one before
     assert {body["checks"]["db"][0]["time"] for body in bodies} == {bodies[0]["checks"]["db"][0]["time"]}
+
+
+def test_a_kept_answer_is_not_sent_on_another_event_loop() -> None:
+    db = Counted()
+    health = Health([Check("db", db, cache_ttl=60)], readiness=Probe(details="always"))
+    app = app_with(health)
+
+    async def probes() -> list[int]:
+        return [(await request(app, path="/readyz")).status_code for _ in range(3)]
+
+    first = anyio.run(probes)
+    db.outcome = Status.FAIL
+    second = anyio.run(probes)  # a new loop: the results of the last one mean nothing here
+
+    assert ([200] * 3, [503] * 3) == (first, second)
+    assert 2 == db.calls
+
+
+def test_a_kept_statuses_only_answer_is_not_sent_on_another_event_loop() -> None:
+    db = Counted()
+    app = app_with(Health([Check("db", db, cache_ttl=60)]))
+
+    async def probes() -> list[int]:
+        return [(await request(app, path="/readyz")).status_code for _ in range(3)]
+
+    first = anyio.run(probes)
+    db.outcome = Status.FAIL
+    second = anyio.run(probes)
+
+    assert ([200] * 3, [503] * 3) == (first, second)
