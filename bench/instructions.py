@@ -88,7 +88,10 @@ async def probes(count: int, profiler: Any = None) -> None:
     await inbox.put({"type": "lifespan.startup"})
     scope = {"type": "lifespan", "asgi": {"version": "3.0"}}
     lifespan = asyncio.ensure_future(app(scope, inbox.get, outbox.put))
-    await outbox.get()
+    started = asyncio.ensure_future(outbox.get())
+    await asyncio.wait({lifespan, started}, return_when=asyncio.FIRST_COMPLETED)
+    if lifespan.done():  # an app without a lifespan (raw ASGI) returns at once
+        started.cancel()
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
@@ -104,7 +107,8 @@ async def probes(count: int, profiler: Any = None) -> None:
         await app(dict(SCOPE), receive, send)
     if profiler is not None:
         profiler.disable()
-    await inbox.put({"type": "lifespan.shutdown"})
+    if not lifespan.done():
+        await inbox.put({"type": "lifespan.shutdown"})
     await lifespan
 
 
@@ -127,17 +131,20 @@ def section(say: Callable[[str], None]) -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:  # each valgrind is one process on one core
         counts = dict(zip(CONTENDERS, pool.map(per_probe, CONTENDERS.values()), strict=True))
     floor = counts["floor: bare Starlette + orjson"]
+    raw = counts["raw ASGI, constant bytes"]
     mounted = counts["raw ASGI behind a Starlette route"]
     rows = []
     for name, count in counts.items():
-        own = "" if name.startswith(("floor", "raw")) or "alone" in name else f"{count - mounted:,}"
+        base = raw if "alone" in name else mounted
+        own = "" if name.startswith(("floor", "raw")) else f"{count - base:,}"
         rows.append([name, f"{count:,}", f"{floor / count:.2f}", own])
     say("### Instructions per probe (callgrind, in process)\n")
     say(
         "The ASGI app called straight, no server: valgrind's count of instructions for one probe "
         "(600 probes less 100, over 500). ×floor: the floor's count over the row's (higher is "
-        "cheaper). healthkit's own: the row less the raw ASGI app behind the same Starlette route, "
-        "what the engine adds to the Starlette app around it. No server and no kernel here: "
+        "cheaper). healthkit's own: the row less the raw ASGI app behind the same Starlette route "
+        "(what the engine adds to the Starlette app around it), or, served alone, less the raw "
+        "ASGI app (what it adds to an app that sends constant bytes). No server and no kernel here: "
         "uvicorn and the socket cost every contender alike, so ratios of req/s are closer to 1.\n"
     )
     say(table(["contender", "instructions per probe", "×floor", "healthkit's own"], rows) + "\n")

@@ -34,8 +34,7 @@ LIMITS = {
     ),
     "healthkit, 10 checks": (
         "target ≥ 0.7 × floor. The same per call, ten times: ten tasks, ten timers, ten reports, "
-        "ten parts serialized; the cost curve gives it per check (about 14 to 31 µs uncached "
-        "against about 0.4 to 3 µs cached)."
+        "ten parts serialized; the cost curve above gives it per check, uncached and cached."
     ),
     "healthkit, 1 check, cached": (
         "target ≥ 1.0 × floor. Mounted at a Starlette route, a probe first goes through "
