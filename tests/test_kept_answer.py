@@ -117,16 +117,22 @@ async def test_every_probe_is_observed_kept_answer_or_not() -> None:
     assert [("readyz", 200)] * 5 == [(event.endpoint, event.status_code) for event in seen]
 
 
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # trio's probes always run (no kept answer)
-async def test_a_kept_answer_runs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    gathered: list[int] = []
+@pytest.fixture
+def gathered(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One item for each time an endpoint's checks are gathered (a run that is not kept)."""
+    runs: list[int] = []
     gather = healthkit._runner.gather
 
     async def counted(*args: Any, **kwargs: Any) -> Any:
-        gathered.append(1)
+        runs.append(1)
         return await gather(*args, **kwargs)
 
     monkeypatch.setattr(healthkit._runner, "gather", counted)
+    return runs
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # trio's probes always run (no kept answer)
+async def test_a_kept_answer_runs_nothing(gathered: list[int]) -> None:
     db = Counted()
     health = Health([Check("db", db, cache_ttl=60)], readiness=Probe(details="never"))
     app = app_with(health)
@@ -189,15 +195,7 @@ async def test_a_kept_report_is_served_again_with_its_ages_grown() -> None:
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])  # trio's runs always run
-async def test_a_kept_report_runs_nothing_and_renders_like_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    gathered: list[int] = []
-    gather = healthkit._runner.gather
-
-    async def counted(*args: Any, **kwargs: Any) -> Any:
-        gathered.append(1)
-        return await gather(*args, **kwargs)
-
-    monkeypatch.setattr(healthkit._runner, "gather", counted)
+async def test_a_kept_report_runs_nothing_and_renders_like_a_run(gathered: list[int]) -> None:
     health = Health([Check("db", Counted(), cache_ttl=60)], readiness=Probe(details="always"))
     app = app_with(health)
 
