@@ -281,7 +281,7 @@ class Endpoint:
                 return
         observed = bool(self._observers)
         # Statuses only for the whole endpoint, nobody to tell of the probe: the kept answer, if
-        # it holds, is this probe's answer (no run, no report; see _keep).
+        # it holds, is this probe's answer (no run, no report; see _report.keep).
         keeps = self._withholds and not (text or excluded or one or observed) and view is None
         if keeps:
             kept = self._kept
