@@ -66,19 +66,21 @@ def serve(contender: str, **settings: object) -> Iterator[tuple[str, int]]:
         command += ["--port", str(port), "--loop", "uvloop", "--http", "httptools", "--log-level", "error"]
         command += ["--no-access-log"]
         process = subprocess.Popen(command, cwd=ROOT, env=env)
-        if _listening(process, port, time.monotonic() + 60):
+        if listening(process, port, time.monotonic() + 60):
             break
-        _stop(process)
+        stop(process)
         if attempt == 2:
             msg = f"{contender} did not start"
             raise RuntimeError(msg)
     try:
         yield f"http://127.0.0.1:{port}", process.pid
     finally:
-        _stop(process)
+        stop(process)
 
 
-def _listening(process: subprocess.Popen[bytes], port: int, deadline: float) -> bool:
+def listening(process: subprocess.Popen[bytes], port: int, deadline: float) -> bool:
+    """Whether the server accepts connections on ``port`` before ``deadline`` (monotonic), as
+    long as it runs."""
     while True:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -89,7 +91,8 @@ def _listening(process: subprocess.Popen[bytes], port: int, deadline: float) -> 
             time.sleep(0.05)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Terminate a server, and kill it if it has not exited within 10 s."""
     process.terminate()
     try:
         process.wait(10)

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 
 import orjson
 
-from bench.run import ROOT, free_port, table
+from bench.run import ROOT, free_port, listening, stop, table
 
 RATE = float(os.environ.get("BENCH_PROBE_RATE", "60"))
 SECONDS = float(os.environ.get("BENCH_WORKERS_SECONDS", "6"))
@@ -82,25 +82,13 @@ def workers(count: int, sink: int, env: dict[str, str]) -> Iterator[str]:
     environ = {**os.environ, **env, "BENCH_CONTENDER": "counted", "BENCH_SINK": str(sink)}
     process = subprocess.Popen(command, cwd=ROOT, env=environ)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    msg = f"{count} workers did not start"
-                    raise RuntimeError(msg) from None
-                time.sleep(0.05)
+        if not listening(process, port, time.monotonic() + 30):
+            msg = f"{count} workers did not start"
+            raise RuntimeError(msg)
         time.sleep(1.0 + 0.5 * count)  # the other workers' start-up
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop(process)
 
 
 def count(config: dict[str, str], processes: int) -> tuple[float, int, int, int]:
