@@ -236,7 +236,6 @@ class Endpoint:
         self._run = run
         self._checks = checks
         self._renderer = renderer
-        self._responder = responder
         self._deadline = deadline
         self._authorize = authorize if details == "when_authorized" else None
         self._always = details == "always"
